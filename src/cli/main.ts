@@ -1,0 +1,71 @@
+/**
+ * The CLI entry point: one command table, and the only `process.exit` of the program.
+ *
+ * Each command lives in `commands/<name>.ts` and exports `register(program)`. Implementations that pull in heavy
+ * modules (the Azure SDK, the server) are imported lazily inside their actions, so `--help` stays fast.
+ *
+ * @module
+ */
+import { Command, CommanderError } from 'commander';
+import { isFlyteSecretsError } from '../errors.js';
+import { CliError } from './io.js';
+// command registrations (one line each, keep sorted)
+import { register as registerConfig } from './commands/config.js';
+
+/** Build the command table. Exported for tests and for `--help` documentation. */
+export function buildProgram(): Command {
+  const program = new Command('flyte-secrets')
+    .description(
+      'Flyte secret injection for Kubernetes, with Azure Key Vault as its first-class backend.\n' +
+        'Runs the mutating admission webhook, and helps platform teams and task authors work with Flyte secrets.',
+    )
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) })
+    .exitOverride();
+  // registrations (keep sorted)
+  registerConfig(program);
+  for (const cmd of program.commands) inheritExitOverride(cmd);
+  return program;
+}
+
+const VERSION = '0.1.0';
+
+function inheritExitOverride(cmd: Command): void {
+  cmd.exitOverride();
+  cmd.showHelpAfterError('(run with --help for usage)');
+  for (const sub of cmd.commands) inheritExitOverride(sub);
+}
+
+/** Run the CLI with `argv` (as `process.argv`) and exit with the right code. */
+export async function main(argv: string[]): Promise<never> {
+  let code = 0;
+  try {
+    await buildProgram().parseAsync(argv);
+    code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    code = report(err);
+  }
+  // Let stdout/stderr drain before exiting.
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  process.exit(code);
+}
+
+function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Commander already printed the message (or the help text).
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (err instanceof CliError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return err.exitCode;
+  }
+  if (isFlyteSecretsError(err)) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return 1;
+  }
+  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`internal error (this should never happen; please report it): ${message}\n`);
+  return 70;
+}
