@@ -7,13 +7,11 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { formatDuration } from '../../config/duration.js';
 import { defaultConfig, loadConfigFile } from '../../config/load.js';
+import { DURATION_KEYS } from '../../config/reference.js';
 import type { Config } from '../../config/schema.js';
 import { printLine } from '../io.js';
 
-/** Durations are milliseconds in memory; print them back as Go duration strings. */
-const DURATION_KEYS = new Set(['timeout', 'defaultExpiration', 'requestTimeout', 'shutdownGrace', 'validity', 'renewBefore', 'negativeCacheTtl', 'staleIfErrorMaxAge', 'admissionBudget', 'callTimeout']);
-
-/** The config as YAML, with durations written as Go duration strings. */
+/** The config as YAML; durations (milliseconds in memory) are written back as Go duration strings. */
 export function configToYaml(config: Config): string {
   const walk = (value: unknown, key: string): unknown => {
     if (typeof value === 'number' && DURATION_KEYS.has(key)) return formatDuration(value);

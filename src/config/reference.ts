@@ -1,0 +1,174 @@
+/**
+ * The configuration reference: one description per config key, and the generator of
+ * `docs/configuration.md`. A test fails when a key of the schema has no description here, when a description names
+ * a key the schema does not have, or when the committed document differs from what this generates.
+ *
+ * @module
+ */
+import { stringify } from 'yaml';
+import { formatDuration } from './duration.js';
+import { defaultConfig } from './load.js';
+
+/** Keys whose values are durations (held as milliseconds, written as Go duration strings). */
+export const DURATION_KEYS: ReadonlySet<string> = new Set([
+  'timeout',
+  'defaultExpiration',
+  'requestTimeout',
+  'shutdownGrace',
+  'validity',
+  'renewBefore',
+  'negativeCacheTtl',
+  'staleIfErrorMaxAge',
+  'admissionBudget',
+  'callTimeout',
+]);
+
+/** Maps whose keys are data (not config keys): their contents are documented as a whole. */
+const OPAQUE = new Set([
+  'webhook.awsSecretManager.resources',
+  'webhook.gcpSecretManager.resources',
+  'webhook.azureSecretManager.resources',
+  'webhook.embeddedSecretManagerConfig.fileMountInitContainer.resources',
+  'webhook.vaultSecretManager.annotations',
+  'webhook.imageBuilderConfig.labelSelector',
+  'webhook.namespaceSelector',
+  'cache.redis',
+]);
+
+const FLYTE = 'Flyte';
+const OURS = 'flyte-secrets';
+
+/** [origin, description] per dot-path. */
+export const CONFIG_DESCRIPTIONS: Readonly<Record<string, readonly [string, string]>> = {
+  'webhook.metrics-prefix': [FLYTE, 'Metrics prefix of Flyte v1. Accepted and unused (our metrics are named `flyte_secrets_*`).'],
+  'webhook.certDir': [FLYTE, 'Directory with `tls.crt` and `tls.key` for the HTTPS server (reloaded when they change) and `ca.crt` for registration. `$VAR`/`${VAR}` are expanded.'],
+  'webhook.localCert': [FLYTE, '`certs init` also writes the generated `ca.crt`, `tls.crt`, `tls.key` into `certDir`.'],
+  'webhook.listenPort': [FLYTE, 'Port of the HTTPS admission server (`/mutate--v1-pod`, `/healthz`, `/readyz`, `/metrics`).'],
+  'webhook.cacheInvalidationPort': [FLYTE, 'Port of the plain-HTTP cache-invalidation server (`POST /invalidate-secret`); 0 disables it.'],
+  'webhook.serviceName': [FLYTE, 'Name of the Service and of the MutatingWebhookConfiguration; the serving certificate carries its DNS names.'],
+  'webhook.servicePort': [FLYTE, 'Service port written into the webhook configuration.'],
+  'webhook.secretName': [FLYTE, 'Kubernetes Secret that holds the generated CA and serving certificate.'],
+  'webhook.secretManagerType': [FLYTE, 'Deprecated single manager; used only when `secretManagerTypes` is empty. One of Global, K8s, AWS, GCP, Vault, Embedded, Azure (case-insensitive).'],
+  'webhook.secretManagerTypes': [FLYTE, 'Ordered list of secret managers tried for each secret; Global is always tried first.'],
+  'webhook.awsSecretManager.sidecarImage': [FLYTE, 'Image of the AWS init container `aws-pull-secret-<i>`.'],
+  'webhook.awsSecretManager.resources': [FLYTE, 'Resources of the AWS init container (Kubernetes `ResourceRequirements`).'],
+  'webhook.gcpSecretManager.sidecarImage': [FLYTE, 'Image of the GCP init container `gcp-pull-secret-<i>`.'],
+  'webhook.gcpSecretManager.resources': [FLYTE, 'Resources of the GCP init container.'],
+  'webhook.azureSecretManager.sidecarImage': [FLYTE, 'Image of the Azure init container `azure-pull-secret-<i>` (needs `az` and `sh`).'],
+  'webhook.azureSecretManager.resources': [FLYTE, 'Resources of the Azure init container.'],
+  'webhook.vaultSecretManager.role': [FLYTE, 'Value of the `vault.hashicorp.com/role` annotation.'],
+  'webhook.vaultSecretManager.kvVersion': [FLYTE, 'KV engine version ("1" or "2") used when a secret\'s `group_version` is not kv1, kv2 or db.'],
+  'webhook.vaultSecretManager.annotations': [FLYTE, 'Extra Vault Agent annotations; they override the defaults, and the pod\'s own annotations override them.'],
+  'webhook.embeddedSecretManagerConfig.type': [FLYTE, 'Backend of the Embedded manager: AWS, GCP, Azure or K8s.'],
+  'webhook.embeddedSecretManagerConfig.awsConfig.region': [FLYTE, 'AWS region of Secrets Manager (Embedded/AWS).'],
+  'webhook.embeddedSecretManagerConfig.gcpConfig.project': [FLYTE, 'GCP project of Secret Manager (Embedded/GCP).'],
+  'webhook.embeddedSecretManagerConfig.azureConfig.vaultURI': [FLYTE, 'Key Vault URL, e.g. `https://myvault.vault.azure.net/` (Embedded/Azure).'],
+  'webhook.embeddedSecretManagerConfig.k8sConfig.namespace': [FLYTE, 'Namespace holding Flyte-native Kubernetes secrets (Embedded/K8s).'],
+  'webhook.embeddedSecretManagerConfig.k8sConfig.kubeClientConfig.qps': [FLYTE, 'Kube client QPS for the Embedded/K8s backend; 0 = use `webhook.kubeClientConfig.qps`.'],
+  'webhook.embeddedSecretManagerConfig.k8sConfig.kubeClientConfig.burst': [FLYTE, 'Kube client burst; 0 = use `webhook.kubeClientConfig.burst`.'],
+  'webhook.embeddedSecretManagerConfig.k8sConfig.kubeClientConfig.timeout': [FLYTE, 'Kube client timeout; 0 = use `webhook.kubeClientConfig.timeout`.'],
+  'webhook.embeddedSecretManagerConfig.fileMountInitContainer.image': [FLYTE, 'Image of the init container that writes Embedded FILE secrets (needs `sh`, `awk`, `base64`).'],
+  'webhook.embeddedSecretManagerConfig.fileMountInitContainer.resources': [FLYTE, 'Resources of that init container.'],
+  'webhook.embeddedSecretManagerConfig.fileMountInitContainer.containerName': [FLYTE, 'Name of that init container.'],
+  'webhook.embeddedSecretManagerConfig.imagePullSecrets.enabled': [FLYTE, 'Mirror image-pull secrets found for a secret\'s scope into the pod\'s namespace and reference them.'],
+  'webhook.imageBuilderConfig.enabled': [FLYTE, 'Accepted for compatibility; no open-source consumer.'],
+  'webhook.imageBuilderConfig.hostnameReplacement.existing': [FLYTE, 'Accepted for compatibility; unused.'],
+  'webhook.imageBuilderConfig.hostnameReplacement.replacement': [FLYTE, 'Accepted for compatibility; unused.'],
+  'webhook.imageBuilderConfig.hostnameReplacement.disableVerification': [FLYTE, 'Accepted for compatibility; unused.'],
+  'webhook.imageBuilderConfig.labelSelector': [FLYTE, 'Accepted for compatibility; unused.'],
+  'webhook.imageBuilderConfig.excludedContainerNames': [FLYTE, 'Accepted for compatibility; unused.'],
+  'webhook.imageBuilderConfig.excludedImagePrefixes': [FLYTE, 'Accepted for compatibility; unused.'],
+  'webhook.webhookTimeout': [FLYTE, 'Seconds (1–30). Flyte ignores it; flyte-secrets writes it into the webhook\'s `timeoutSeconds`.'],
+  'webhook.disableCreateMutatingWebhookConfig': [FLYTE, '`register` does nothing when true.'],
+  'webhook.namespaceSelector': [FLYTE, 'Label selector copied verbatim into the webhook configuration; null = all namespaces.'],
+  'webhook.kubeClientConfig.qps': [FLYTE, 'Kube client QPS.'],
+  'webhook.kubeClientConfig.burst': [FLYTE, 'Kube client burst.'],
+  'webhook.kubeClientConfig.timeout': [FLYTE, 'Kube client timeout.'],
+  'webhook.secretEnvVarPrefix': [FLYTE, 'Prefix of env-var names made by Global, K8s and Embedded; also the value of `FLYTE_SECRETS_ENV_PREFIX`.'],
+  'secrets.type': [FLYTE, 'Informational.'],
+  'secrets.secrets-prefix': [FLYTE, 'Directory (in the webhook\'s own pod) where the Global manager looks for `<group>/<key>` files.'],
+  'secrets.env-prefix': [FLYTE, 'Prefix of the webhook\'s own env vars read by the Global manager (`<prefix><GROUP>_<KEY>`).'],
+  'cache.type': [FLYTE, 'Accepted for compatibility; the secret cache is always in memory.'],
+  'cache.inMemoryFixedSize.size': [FLYTE, 'Accepted for compatibility; the cache is bounded by entry count instead.'],
+  'cache.inMemoryFixedSize.defaultExpiration': [FLYTE, 'How long a fetched secret value is served from the cache (TTL).'],
+  'cache.redis': [FLYTE, 'Accepted for compatibility; Redis is not used.'],
+  'flyteSecrets.server.host': [OURS, 'Address the HTTPS server binds to.'],
+  'flyteSecrets.server.maxBodyBytes': [OURS, 'Largest AdmissionReview body accepted, in bytes.'],
+  'flyteSecrets.server.requestTimeout': [OURS, 'Time allowed for a request\'s headers and body to arrive.'],
+  'flyteSecrets.server.shutdownGrace': [OURS, 'Time given to requests in flight after SIGTERM.'],
+  'flyteSecrets.server.minTlsVersion': [OURS, 'Lowest TLS version accepted (TLSv1.2 or TLSv1.3).'],
+  'flyteSecrets.server.logLevel': [OURS, 'Log level. Secret values are never logged at any level.'],
+  'flyteSecrets.server.maxConcurrentAdmissions': [OURS, 'Admissions handled at once; beyond it the server answers 429 and the API server retries.'],
+  'flyteSecrets.registration.failurePolicy': [OURS, '`failurePolicy` of the webhook (Fail or Ignore).'],
+  'flyteSecrets.registration.reinvocationPolicy': [OURS, '`reinvocationPolicy` of the webhook (Never or IfNeeded).'],
+  'flyteSecrets.certs.validity': [OURS, 'Validity of certificates made by `certs init`.'],
+  'flyteSecrets.certs.renewBefore': [OURS, '`certs init` renews a certificate with less than this left.'],
+  'flyteSecrets.azure.extraVaultDnsSuffixes': [OURS, 'Key Vault DNS suffixes accepted in secret URIs besides vault.azure.net, vault.azure.cn, vault.usgovcloudapi.net and vault.microsoftazure.de.'],
+  'flyteSecrets.azure.disableChallengeResourceVerification': [OURS, 'Turn off the Azure SDK\'s challenge-resource check for a non-loopback vault (it is relaxed automatically for loopback only).'],
+  'flyteSecrets.azure.plainValues': [OURS, 'A Key Vault value that is not Flyte\'s JSON envelope: `string` reads it as text, `reject` refuses it as Flyte does.'],
+  'flyteSecrets.azure.warnWithoutWorkloadIdentity': [OURS, 'Warn in the admission response when a pod gets an Azure init container but shows no sign of workload identity.'],
+  'flyteSecrets.embedded.enforceNamespaceScope': [OURS, 'Refuse pods whose project/domain labels do not match their namespace.'],
+  'flyteSecrets.embedded.namespaceTemplate': [OURS, 'Namespace of a (project, domain) pair; `{project}` and `{domain}` are replaced.'],
+  'flyteSecrets.fetch.negativeCacheTtl': [OURS, 'How long a not-found answer is remembered.'],
+  'flyteSecrets.fetch.staleIfErrorMaxAge': [OURS, 'Oldest cached value served when the backend throttles or fails.'],
+  'flyteSecrets.fetch.requestsPer10s': [OURS, 'Request budget per vault per 10 s (Key Vault allows 4,000).'],
+  'flyteSecrets.fetch.admissionBudget': [OURS, 'Total time one admission may spend fetching, retries included; keep it below `webhookTimeout`.'],
+  'flyteSecrets.fetch.callTimeout': [OURS, 'Time one backend call may take.'],
+  'flyteSecrets.fetch.maxAttempts': [OURS, 'Most attempts for one backend call, the first included.'],
+  'flyteSecrets.fetch.invalidationToken': [OURS, 'Bearer token required by `/invalidate-secret`; empty leaves it open, as in Flyte.'],
+};
+
+/** Every documented leaf path of a config object, in order. */
+export function configLeafPaths(value: unknown, prefix = ''): string[] {
+  if (prefix !== '' && OPAQUE.has(prefix)) return [prefix];
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    return Object.entries(value).flatMap(([k, v]) => configLeafPaths(v, prefix === '' ? k : `${prefix}.${k}`));
+  }
+  return [prefix];
+}
+
+function valueAt(root: unknown, path: string): unknown {
+  let cur: unknown = root;
+  for (const part of path.split('.')) cur = (cur as Record<string, unknown>)[part];
+  return cur;
+}
+
+function renderDefault(path: string, value: unknown): string {
+  const key = path.split('.').pop() ?? '';
+  if (typeof value === 'number' && DURATION_KEYS.has(key)) return `\`${formatDuration(value)}\``;
+  if (value === null) return '`null`';
+  if (typeof value === 'string') return value === '' ? '`""`' : `\`${value}\``;
+  const flow = stringify(value, { collectionStyle: 'flow', lineWidth: 0 }).trim();
+  return `\`${flow.replace(/\|/g, '\\|')}\``;
+}
+
+/** The Markdown of docs/configuration.md. */
+export function renderConfigReference(): string {
+  const defaults = defaultConfig();
+  const lines = [
+    '# Configuration reference',
+    '',
+    '<!-- Generated by `npm run docs:config` from src/config/reference.ts and the schema; a test fails when it is stale. -->',
+    '',
+    'A config file is YAML or JSON. Sections `webhook`, `secrets` and `cache` use Flyte\'s exact keys and defaults, so a',
+    'Flyte config loads unchanged; other top-level sections (Flyte\'s `propeller`, `logger`, …) are ignored. What',
+    'flyte-secrets adds lives in its own section, `flyteSecrets`. Unknown keys inside these four sections are errors, and',
+    'every problem is reported at once with its dot-path. Enum values are case-insensitive. Durations are Go duration',
+    'strings (`30s`, `5m`, `1h30m`).',
+    '',
+    'Check a file with `flyte-secrets config check FILE`; print all defaults with `flyte-secrets config defaults`.',
+    '',
+  ];
+  let section = '';
+  for (const path of configLeafPaths(defaults)) {
+    const top = path.split('.')[0] ?? '';
+    if (top !== section) {
+      section = top;
+      lines.push(`## \`${top}\``, '', '| key | default | from | meaning |', '|---|---|---|---|');
+    }
+    const [origin, text] = CONFIG_DESCRIPTIONS[path] ?? ['?', 'UNDOCUMENTED'];
+    lines.push(`| \`${path}\` | ${renderDefault(path, valueAt(defaults, path))} | ${origin} | ${text} |`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}
