@@ -1,0 +1,151 @@
+/**
+ * The Azure injector (spec §4.6, §5.1): an init container running the Azure CLI image, which logs in with Azure
+ * workload identity and writes one Key Vault secret (the raw value, as `az … -o tsv` prints it) into a shared
+ * in-memory volume mounted read-only at `/etc/flyte/secrets`.
+ *
+ * `group` is the Key Vault secret URI (`https://<vault>.vault.azure.net/secrets/<name>[/<version>]`), `group_version`
+ * an optional version. The file is `/etc/flyte/secrets/<lower(name)>/<lower(version)>`, or
+ * `/etc/flyte/secrets/<lower(name)>` without a version — Flyte's paths.
+ *
+ * Better than Flyte: the URI goes through the strict parser (`parseKeyVaultSecretUri`), so a version inside the URI
+ * is understood (Flyte names the file after the version) and a `group_version` that disagrees with it is refused;
+ * the init container runs a FIXED script ({@link AZURE_SCRIPT}) that reads the request from quoted env vars
+ * (`FLYTE_SECRET_ID`, `FLYTE_SECRET_PATH`), so no request text is ever parsed as shell code; re-admission adds no
+ * second init container; and a pod with no sign of workload identity gets an admission warning.
+ *
+ * @module
+ */
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import { parseKeyVaultSecretUri } from '../azure/secret-uri.js';
+import type { Config } from '../config/schema.js';
+import { errorMessage, isFlyteSecretsError } from '../errors.js';
+import { secretToString } from '../secret/annotations.js';
+import { MountRequirement, type Secret } from '../secret/model.js';
+import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
+import { injected, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { allContainers, clonePod, controlCharProblem, injectSidecar, quote, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
+
+/** Name of the shared volume. */
+export const AZURE_VOLUME_NAME = 'azure-secret-vol';
+/** Init container name prefix; the name is this + N, N = number of init containers before it. */
+export const AZURE_CONTAINER_PREFIX = 'azure-pull-secret-';
+/** The pod label the Azure Workload Identity webhook looks for. */
+export const AZURE_WORKLOAD_IDENTITY_LABEL = 'azure.workload.identity/use';
+
+/**
+ * The init container's script (run as `sh -ec <script>`): Flyte's `az login` with a federated token, then
+ * `az keyvault secret show --id … --query "value" -o tsv` into the file. Every value comes from a quoted env var.
+ */
+export const AZURE_SCRIPT = [
+  'az login --service-principal -u "$AZURE_CLIENT_ID" -t "$AZURE_TENANT_ID" --federated-token "$(cat "$AZURE_FEDERATED_TOKEN_FILE")"',
+  'mkdir -p "${FLYTE_SECRET_PATH%/*}"',
+  'az keyvault secret show --id "$FLYTE_SECRET_ID" --query "value" -o tsv > "$FLYTE_SECRET_PATH"',
+  '',
+].join('\n');
+
+/** The admission warning given when a pod with Azure secrets shows no sign of workload identity. */
+export const AZURE_NO_WORKLOAD_IDENTITY_WARNING =
+  'Azure secrets are fetched with workload identity, but this pod has no label azure.workload.identity/use=true and no AZURE_* env: add the label and use a service account annotated with azure.workload.identity/client-id';
+
+const VERSION = /^[0-9A-Za-z-]{1,127}$/;
+
+/** Where a Key Vault secret request lands: the canonical secret id and the file. */
+export interface AzureSecretTarget {
+  /** `https://<host>/secrets/<name>[/<version>]`, passed to `az keyvault secret show --id`. */
+  id: string;
+  /** `/etc/flyte/secrets/<lower(name)>[/<lower(version)>]`. */
+  path: string;
+}
+
+/**
+ * Resolve an Azure request (URI in `group`, optional `groupVersion`) to its secret id and file path, or a refusal
+ * reason. Trailing `/` on the URI are ignored, as in Flyte.
+ *
+ * @example
+ * ```ts
+ * azureSecretTarget(makeSecret({ group: 'https://v.vault.azure.net/secrets/db', groupVersion: 'AbC' }))
+ * // { id: 'https://v.vault.azure.net/secrets/db/AbC', path: '/etc/flyte/secrets/db/abc' }
+ * ```
+ */
+export function azureSecretTarget(secret: Pick<Secret, 'group' | 'groupVersion'>, extraDnsSuffixes: readonly string[] = []): AzureSecretTarget | { reason: string; code: 'InvalidKeyVaultUri' | 'InvalidInput' | 'InvalidPath' } {
+  for (const [field, value] of [['group', secret.group], ['group_version', secret.groupVersion]] as const) {
+    const p = controlCharProblem('Azure', field, value);
+    if (p !== undefined) return { reason: p.reason, code: 'InvalidInput' };
+  }
+  let ref;
+  try {
+    ref = parseKeyVaultSecretUri(secret.group.replace(/\/+$/, ''), { extraDnsSuffixes });
+  } catch (err) {
+    if (!isFlyteSecretsError(err)) throw err;
+    return { reason: `Azure: the secret's group must be a Key Vault secret URI: ${errorMessage(err)}`, code: 'InvalidKeyVaultUri' };
+  }
+  if (secret.groupVersion !== '' && !VERSION.test(secret.groupVersion)) {
+    return { reason: `Azure: the secret's group_version ${quote(secret.groupVersion)} is not a Key Vault secret version (letters, digits and "-")`, code: 'InvalidInput' };
+  }
+  if (ref.version !== '' && secret.groupVersion !== '' && ref.version.toLowerCase() !== secret.groupVersion.toLowerCase()) {
+    return {
+      reason: `Azure: the secret URI ${quote(secret.group)} names version ${quote(ref.version)} but group_version is ${quote(secret.groupVersion)}; give the version in one place`,
+      code: 'InvalidInput',
+    };
+  }
+  const version = ref.version !== '' ? ref.version : secret.groupVersion;
+  const file = secretPath('Azure', version === '' ? [goToLower(ref.name)] : [goToLower(ref.name), goToLower(version)]);
+  if ('problem' in file) return { reason: file.problem.reason, code: 'InvalidPath' };
+  return { id: `${ref.vaultUrl}/secrets/${ref.name}${version === '' ? '' : `/${version}`}`, path: file.path };
+}
+
+function hasWorkloadIdentity(pod: Pod): boolean {
+  if (pod.metadata?.labels?.[AZURE_WORKLOAD_IDENTITY_LABEL] === 'true') return true;
+  return allContainers(pod).some((c) => (c.env ?? []).some((e) => e.name.startsWith('AZURE_')));
+}
+
+/**
+ * Create the Azure injector.
+ *
+ * @example
+ * ```ts
+ * const azure = createAzureInjector(config);
+ * await azure.inject(makeSecret({ group: 'https://v.vault.azure.net/secrets/db', mountRequirement: MountRequirement.FILE }), pod, ctx);
+ * ```
+ */
+export function createAzureInjector(config: Config): SecretInjector {
+  const cfg = config.webhook.azureSecretManager;
+  const ext = config.flyteSecrets.azure;
+  function injectAzure(secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome {
+    if (secret.group === '') {
+      return refused(`azure Secrets Webhook require both group and group version to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
+    }
+    if (secret.mountRequirement !== MountRequirement.ANY && secret.mountRequirement !== MountRequirement.FILE) {
+      const p = unrecognizedMountRequirement(secret);
+      return refused(p.reason, p.code);
+    }
+    const target = azureSecretTarget(secret, ext.extraVaultDnsSuffixes);
+    if (!('id' in target)) return refused(target.reason, target.code);
+    const out = clonePod(pod);
+    const problem = injectSidecar(out, {
+      manager: 'Azure',
+      volumeName: AZURE_VOLUME_NAME,
+      namePrefix: AZURE_CONTAINER_PREFIX,
+      image: cfg.sidecarImage,
+      resources: toResources(cfg.resources),
+      command: ['sh', '-ec', AZURE_SCRIPT],
+      env: [
+        { name: 'FLYTE_SECRET_ID', value: target.id },
+        { name: 'FLYTE_SECRET_PATH', value: target.path },
+      ],
+      ownMountPath: SECRETS_MOUNT_ROOT,
+      pathEnv: 'FLYTE_SECRET_PATH',
+    });
+    if (problem !== undefined) return refused(problem.reason, problem.code);
+    if (ext.warnWithoutWorkloadIdentity && !hasWorkloadIdentity(out) && !ctx.warnings.includes(AZURE_NO_WORKLOAD_IDENTITY_WARNING)) {
+      ctx.warnings.push(AZURE_NO_WORKLOAD_IDENTITY_WARNING);
+    }
+    return injected(out);
+  }
+  return {
+    type: 'Azure',
+    inject(secret, pod, ctx): Promise<InjectOutcome> {
+      return Promise.resolve(injectAzure(secret, pod, ctx));
+    },
+  };
+}

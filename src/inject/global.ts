@@ -1,0 +1,94 @@
+/**
+ * The Global injector (spec §4.1): secrets held by the webhook itself, always first in the chain.
+ *
+ * A request `{group, key}` is looked up in the webhook's own environment as `<env-prefix><UPPER(group)>_<UPPER(key)>`
+ * (default prefix `FLYTE_SECRET_`), then as the file `<secrets-prefix>/<group>/<key>` (default `/etc/secrets`), and
+ * delivered as the env var `UPPER(<secretEnvVarPrefix><group>_<key>)` with the literal value, plus
+ * `FLYTE_SECRETS_ENV_PREFIX`. FILE requests are refused. The lookup goes through the injected `env` and `readFile`.
+ *
+ * Stricter than Flyte: a group/key that would make the file lookup leave `<secrets-prefix>` (`..`) is refused, and a
+ * value that is not UTF-8 text is refused instead of being mangled.
+ *
+ * @module
+ */
+import type { Config } from '../config/schema.js';
+import { MountRequirement, type Secret } from '../secret/model.js';
+import { secretToString } from '../secret/annotations.js';
+import { cleanPath, ENV_SECRETS_ENV_PREFIX, envVarName, goToUpper } from '../secret/paths.js';
+import { injected, refused, type InjectOutcome, type SecretInjector } from './injector.js';
+import { allContainers, appendEnvVars, clonePod, envVarNameProblem, unrecognizedMountRequirement } from './pod-edit.js';
+
+/** Where the Global provider looks secrets up (the webhook's own environment and file system, injected). */
+export interface GlobalProviderDeps {
+  /** The webhook process environment. */
+  env: NodeJS.ProcessEnv;
+  /** Read a whole file; rejects when it cannot be read (treated as "not found"). */
+  readFile: (path: string) => Promise<Uint8Array>;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Create the Global injector.
+ *
+ * @example
+ * ```ts
+ * const g = createGlobalInjector(config, { env: process.env, readFile: (p) => fs.promises.readFile(p) });
+ * ```
+ */
+export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): SecretInjector {
+  const envPrefix = config.secrets['env-prefix'];
+  const dir = cleanPath(config.secrets['secrets-prefix']);
+  const podPrefix = config.webhook.secretEnvVarPrefix;
+
+  async function lookUp(secret: Secret): Promise<{ value: string } | { reason: string; code: 'SecretNotFound' | 'InvalidSecret' | 'InvalidPath' }> {
+    const { group, key } = secret;
+    if (group === '' || key === '') return { reason: `both key and group are required parameters. Secret: [${secretToString(secret)}]`, code: 'InvalidSecret' };
+    const envName = `${envPrefix}${goToUpper(group)}_${goToUpper(key)}`;
+    const filePath = cleanPath(`${dir}/${group}/${key}`);
+    if (!filePath.startsWith(dir === '/' ? '/' : `${dir}/`)) {
+      return { reason: `the Global secret file ${JSON.stringify(filePath)} would be outside ${dir} (secrets.secrets-prefix); remove ".." from the secret's group and key`, code: 'InvalidPath' };
+    }
+    const fromEnv = Object.prototype.hasOwnProperty.call(deps.env, envName) ? deps.env[envName] : undefined;
+    if (fromEnv !== undefined) return { value: fromEnv };
+    let bytes: Uint8Array;
+    try {
+      bytes = await deps.readFile(filePath);
+    } catch {
+      return { reason: `secrets not found - Env [${envName}], file [${filePath}]`, code: 'SecretNotFound' };
+    }
+    try {
+      return { value: utf8.decode(bytes) };
+    } catch {
+      return { reason: `the Global secret in file [${filePath}] is not UTF-8 text and cannot be put in an environment variable`, code: 'InvalidSecret' };
+    }
+  }
+
+  return {
+    type: 'Global',
+    async inject(secret, pod): Promise<InjectOutcome> {
+      const found = await lookUp(secret);
+      if (!('value' in found)) return refused(found.reason, found.code);
+      switch (secret.mountRequirement) {
+        case MountRequirement.ANY:
+        case MountRequirement.ENV_VAR:
+          break;
+        case MountRequirement.FILE:
+          return refused(`global secrets can only be injected as environment variables [${secret.group}/${secret.key}]`, 'InjectionRefused');
+        default: {
+          const p = unrecognizedMountRequirement(secret);
+          return refused(p.reason, p.code);
+        }
+      }
+      const name = envVarName(podPrefix, secret.group, secret.key);
+      const bad = envVarNameProblem('Global', name, 'the secret');
+      if (bad !== undefined) return refused(bad.reason, bad.code);
+      const out = clonePod(pod);
+      appendEnvVars(allContainers(out), [
+        { name: ENV_SECRETS_ENV_PREFIX, value: podPrefix },
+        { name, value: found.value },
+      ]);
+      return injected(out);
+    },
+  };
+}

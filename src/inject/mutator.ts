@@ -1,0 +1,231 @@
+/**
+ * The pod mutator (spec §4.0.3, §4.0.4): decode the pod's `flyte.secrets/s<i>` annotations, hand each secret to the
+ * chain of secret managers (Global first, then `webhook.secretManagerTypes`) until one delivers it, and answer with
+ * the mutated pod and the RFC 6902 patch from the pod received.
+ *
+ * Differences from Flyte (see docs/compatibility.md, "Injectors and the mutator"):
+ * - secrets are processed in annotation-index order (s0, s1, …, s10), so identical pods get identical patches;
+ * - a refusal names every manager's own reason after Flyte's message;
+ * - an injection that would mount a second volume at a path where another one is already mounted (e.g. AWS and
+ *   Azure both at `/etc/flyte/secrets`, spec §4.8) counts as that manager refusing, with a clear reason;
+ * - re-admitting a mutated pod changes nothing (empty patch), while a container added in between gets its share.
+ *
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import type { Container, Pod } from 'kubernetes-types/core/v1.js';
+import { enabledManagers, type Config, type SecretManagerType } from '../config/schema.js';
+import { FlyteSecretsError, isFlyteSecretsError, type ErrorCode } from '../errors.js';
+import { decodeSecretAnnotations, secretToString, type DecodedSecret } from '../secret/annotations.js';
+import { SECRETS_MOUNT_ROOT } from '../secret/paths.js';
+import { createAwsInjector } from './aws.js';
+import { createAzureInjector } from './azure.js';
+import { createGcpInjector } from './gcp.js';
+import { createGlobalInjector } from './global.js';
+import type { InjectContext, InjectOutcome, SecretInjector } from './injector.js';
+import { createK8sInjector } from './k8s.js';
+import { createPatch, type JsonPatchOp } from './patch.js';
+import { quote } from './pod-edit.js';
+import { createVaultInjector, VAULT_ANNOTATION_PREFIX } from './vault.js';
+
+/** Flyte's prefix of the message given when no manager delivers a secret (exported in Flyte for matching). */
+export const NONE_INJECTED_PREFIX = 'none of the secret managers injected secret';
+
+/** The result of {@link PodMutator.mutate}. */
+export type MutationOutcome =
+  /** The pod asks for no secrets: admit it as is. */
+  | { kind: 'unchanged'; secrets: 0 }
+  /** Every secret was delivered; `patch` turns the received pod into `pod` (empty when it already had them all). */
+  | { kind: 'mutated'; pod: Pod; patch: JsonPatchOp[]; warnings: string[]; managers: SecretManagerType[]; secrets: number }
+  /** Refuse the pod: `message` says which secret and why (never a secret value). */
+  | { kind: 'denied'; message: string; code: ErrorCode; warnings: string[]; secrets: number };
+
+/** Turns an admitted pod into the pod with its secrets. */
+export interface PodMutator {
+  /** Mutate one pod. Never throws for bad input: a bad request is a `denied` outcome. */
+  mutate(pod: Pod, ctx: { namespace: string; dryRun: boolean }): Promise<MutationOutcome>;
+  /** The chain, in order (Global first). */
+  readonly managers: readonly SecretManagerType[];
+}
+
+/** What {@link buildInjectors} needs besides the config. */
+export interface InjectorDeps {
+  /** Environment of the webhook process, for the Global provider (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
+  /** File reader for the Global provider (default `fs.promises.readFile`). */
+  readFile?: (path: string) => Promise<Uint8Array>;
+  /** The Embedded injector (required when `Embedded` is in the chain). */
+  embedded?: SecretInjector;
+}
+
+/**
+ * One injector per manager of the chain (`enabledManagers(config.webhook)`). Throws {@link FlyteSecretsError}
+ * `InvalidConfig` when Embedded is enabled but `deps.embedded` is not given.
+ *
+ * @example
+ * ```ts
+ * const mutator = createMutator(config, buildInjectors(config, { embedded: createEmbeddedInjector(…) }));
+ * ```
+ */
+export function buildInjectors(config: Config, deps: InjectorDeps = {}): Map<SecretManagerType, SecretInjector> {
+  const out = new Map<SecretManagerType, SecretInjector>();
+  for (const type of enabledManagers(config.webhook)) {
+    switch (type) {
+      case 'Global':
+        out.set(type, createGlobalInjector(config, { env: deps.env ?? process.env, readFile: deps.readFile ?? ((p) => readFile(p)) }));
+        break;
+      case 'K8s':
+        out.set(type, createK8sInjector(config));
+        break;
+      case 'AWS':
+        out.set(type, createAwsInjector(config));
+        break;
+      case 'GCP':
+        out.set(type, createGcpInjector(config));
+        break;
+      case 'Vault':
+        out.set(type, createVaultInjector(config));
+        break;
+      case 'Azure':
+        out.set(type, createAzureInjector(config));
+        break;
+      case 'Embedded':
+        if (deps.embedded === undefined) {
+          throw new FlyteSecretsError(
+            'InvalidConfig',
+            'the Embedded secret manager is enabled (webhook.secretManagerTypes, or webhook.secretManagerType whose default is Embedded) but no Embedded injector was built; pass deps.embedded to buildInjectors, or list only other managers in webhook.secretManagerTypes',
+          );
+        }
+        out.set(type, deps.embedded);
+        break;
+    }
+  }
+  return out;
+}
+
+const VAULT_VOLUME = '(Vault Agent secrets volume)';
+
+/** mountPath → volume names, per container name; Vault Agent's future volume counted at its path. */
+function mountsByContainer(pod: Pod): Map<string, Map<string, Set<string>>> {
+  const a = pod.metadata?.annotations ?? {};
+  const vaultPath = a[`${VAULT_ANNOTATION_PREFIX}agent-inject`] === 'true' ? a[`${VAULT_ANNOTATION_PREFIX}secret-volume-path`] : undefined;
+  const out = new Map<string, Map<string, Set<string>>>();
+  const add = (c: Container, isMain: boolean): void => {
+    const byPath = new Map<string, Set<string>>();
+    for (const m of c.volumeMounts ?? []) byPath.set(m.mountPath, (byPath.get(m.mountPath) ?? new Set()).add(m.name));
+    if (isMain && vaultPath !== undefined) byPath.set(vaultPath, (byPath.get(vaultPath) ?? new Set()).add(VAULT_VOLUME));
+    out.set(c.name, byPath);
+  };
+  for (const c of pod.spec?.initContainers ?? []) add(c, false);
+  for (const c of pod.spec?.containers ?? []) add(c, true);
+  return out;
+}
+
+/** A reason when `after` has two volumes at one path in a container where `before` did not (spec §4.8). */
+function mountConflict(before: Pod, after: Pod, owners: ReadonlyMap<string, string>, manager: SecretManagerType): string | undefined {
+  const old = mountsByContainer(before);
+  for (const [container, byPath] of mountsByContainer(after)) {
+    for (const [path, names] of byPath) {
+      if (names.size < 2) continue;
+      const was = old.get(container)?.get(path);
+      if (was !== undefined && [...names].every((n) => was.has(n))) continue;
+      const added = new Set((after.spec?.volumes ?? []).map((v) => v.name));
+      for (const v of before.spec?.volumes ?? []) added.delete(v.name);
+      const owner = (n: string): string => owners.get(n) ?? (added.has(n) ? manager : 'in the pod');
+      const listed = [...names].map((n) => `${n === VAULT_VOLUME ? n : quote(n)} (${owner(n)})`);
+      const head = `delivering this secret would mount ${listed.join(' and ')} at ${path} in container ${quote(container)}, and Kubernetes refuses two volumes at one path`;
+      if (path === SECRETS_MOUNT_ROOT) {
+        return `${head} (AWS, GCP, Azure, Vault and Embedded each put their own volume there for file secrets); request all of this pod's file secrets from one of them (K8s secrets mount per group and combine with any of them)`;
+      }
+      return `${head}; request secrets that land in different directories (groups that differ only in case share one)`;
+    }
+  }
+  return undefined;
+}
+
+/** The pod's name, or its `generateName` while the API server has not named it yet. */
+function podNameOf(pod: Pod): string {
+  const name = pod.metadata?.name;
+  if (name !== undefined && name !== '') return name;
+  return pod.metadata?.generateName ?? '';
+}
+
+function notInjected(err: unknown): InjectOutcome {
+  if (isFlyteSecretsError(err)) return { injected: false, reason: err.message, code: err.code };
+  return { injected: false, reason: `internal error (${err instanceof Error ? err.name : typeof err})`, code: 'Internal' };
+}
+
+/**
+ * Create the pod mutator over `injectors` (one per manager of the chain). Throws {@link FlyteSecretsError}
+ * `InvalidConfig` when a manager of the chain has no injector.
+ *
+ * @example
+ * ```ts
+ * const out = await createMutator(config, buildInjectors(config, deps)).mutate(pod, { namespace: 'ns', dryRun: false });
+ * if (out.kind === 'mutated') respondWith(out.patch);
+ * ```
+ */
+export function createMutator(config: Config, injectors: ReadonlyMap<SecretManagerType, SecretInjector>): PodMutator {
+  const managers = enabledManagers(config.webhook);
+  const chain = managers.map((type) => {
+    const injector = injectors.get(type);
+    if (injector?.type !== type) {
+      throw new FlyteSecretsError('InvalidConfig', `the ${type} secret manager is enabled but no ${type} injector was given to the mutator (use buildInjectors)`);
+    }
+    return injector;
+  });
+
+  async function mutate(pod: Pod, opts: { namespace: string; dryRun: boolean }): Promise<MutationOutcome> {
+    let decoded: DecodedSecret[];
+    try {
+      decoded = decodeSecretAnnotations(pod.metadata?.annotations);
+    } catch (err) {
+      if (isFlyteSecretsError(err)) return { kind: 'denied', message: err.message, code: err.code, warnings: [], secrets: 0 };
+      return { kind: 'denied', message: 'failed to unmarshal secrets from pod annotations: internal error', code: 'Internal', warnings: [], secrets: 0 };
+    }
+    if (decoded.length === 0) return { kind: 'unchanged', secrets: 0 };
+
+    const warnings: string[] = [];
+    const ctx: InjectContext = { namespace: opts.namespace, podName: podNameOf(pod), warnings, dryRun: opts.dryRun };
+    const owners = new Map<string, string>([[VAULT_VOLUME, 'Vault']]);
+    const used: SecretManagerType[] = [];
+    let working = pod;
+    for (const { secret } of decoded) {
+      const reasons: { type: SecretManagerType; reason: string; code: ErrorCode }[] = [];
+      let delivered = false;
+      for (const injector of chain) {
+        const mark = warnings.length;
+        let outcome: InjectOutcome;
+        try {
+          outcome = await injector.inject(secret, working, ctx);
+        } catch (err) {
+          outcome = notInjected(err);
+        }
+        if (outcome.injected) {
+          const conflict = mountConflict(working, outcome.pod, owners, injector.type);
+          if (conflict === undefined) {
+            const had = new Set((working.spec?.volumes ?? []).map((v) => v.name));
+            for (const v of outcome.pod.spec?.volumes ?? []) if (!had.has(v.name)) owners.set(v.name, injector.type);
+            working = outcome.pod;
+            if (!used.includes(injector.type)) used.push(injector.type);
+            delivered = true;
+            break;
+          }
+          outcome = { injected: false, reason: conflict, code: 'InjectionRefused' };
+        }
+        warnings.length = mark;
+        reasons.push({ type: injector.type, reason: outcome.reason, code: outcome.code });
+      }
+      if (!delivered) {
+        const s = secretToString(secret);
+        const message =
+          `${NONE_INJECTED_PREFIX} [${s}]: failed to inject secret [${s}] using any of the enabled secret managers: [${managers.join(' ')}]. ` +
+          `Possible reasons: the secret cannot be found or an internal error occurred${reasons.map((r) => `; ${r.reason.startsWith(`${r.type}: `) ? r.reason : `${r.type}: ${r.reason}`}`).join('')}`;
+        return { kind: 'denied', message, code: reasons[reasons.length - 1]?.code ?? 'InjectionRefused', warnings: [...new Set(warnings)], secrets: decoded.length };
+      }
+    }
+    return { kind: 'mutated', pod: working, patch: createPatch(pod, working), warnings: [...new Set(warnings)], managers: used, secrets: decoded.length };
+  }
+
+  return { mutate, managers };
+}

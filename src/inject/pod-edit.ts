@@ -1,0 +1,236 @@
+/**
+ * Shared pod-editing helpers (spec §4.0.5) and the checks every injector applies to request text.
+ *
+ * Every helper here edits a pod that the caller has already copied with {@link clonePod}; injectors never edit the
+ * pod they were given. Semantics follow Flyte's helpers, with one deliberate change for idempotency:
+ * {@link appendEnvVars} leaves a variable that is already present with the same definition where it is (Flyte
+ * removes and re-prepends it), so re-admitting a mutated pod changes nothing.
+ *
+ * @module
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Container, EnvVar, Pod, ResourceRequirements, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
+import { isFlyteSecretsError, type ErrorCode } from '../errors.js';
+import { mountRequirementName, type Secret } from '../secret/model.js';
+import { ENV_SECRETS_DEFAULT_DIR, ENV_SECRETS_FILE_PREFIX, SECRETS_MOUNT_ROOT, secretFilePath } from '../secret/paths.js';
+
+/** A problem found in a request: the sentence to show and the error code to branch on. */
+export interface Problem {
+  reason: string;
+  code: ErrorCode;
+}
+
+/** A deep copy of a pod (plain JSON data), to be edited freely. */
+export function clonePod(pod: Pod): Pod {
+  return structuredClone(pod);
+}
+
+/** The pod's init containers followed by its main containers (live references into `pod`). */
+export function allContainers(pod: Pod): Container[] {
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+}
+
+/** `pod.spec`, created (with an empty `containers` list) when absent. */
+export function specOf(pod: Pod): NonNullable<Pod['spec']> {
+  pod.spec ??= { containers: [] };
+  return pod.spec;
+}
+
+/** Two env vars define the same thing (an empty value and an absent value are the same, as the API server stores them). */
+export function sameEnvVar(a: EnvVar, b: EnvVar): boolean {
+  return a.name === b.name && (a.value ?? '') === (b.value ?? '') && isDeepStrictEqual(a.valueFrom, b.valueFrom);
+}
+
+/**
+ * Flyte's AppendEnvVars: for every container and each var in argument order, a var of the same name is removed and
+ * the new one **prepended** (so the last var given ends up first and webhook values override user values).
+ * Difference: a var already present with the same definition is left untouched, so a second pass is a no-op.
+ *
+ * @example
+ * ```ts
+ * appendEnvVars(allContainers(pod), [{ name: 'B', value: '2' }, { name: 'A', value: '1' }]); // env = [A, B, …]
+ * ```
+ */
+export function appendEnvVars(containers: readonly Container[], vars: readonly EnvVar[]): void {
+  for (const c of containers) {
+    for (const v of vars) {
+      const env = c.env ?? [];
+      const existing = env.filter((e) => e.name === v.name);
+      if (existing.length === 1 && existing[0] !== undefined && sameEnvVar(existing[0], v)) continue;
+      c.env = [structuredClone(v), ...env.filter((e) => e.name !== v.name)];
+    }
+  }
+}
+
+/** Flyte's AppendVolumeMounts: append `mount` to each container that has no mount of the same volume name. */
+export function appendVolumeMounts(containers: readonly Container[], mount: VolumeMount): void {
+  for (const c of containers) {
+    if ((c.volumeMounts ?? []).some((m) => m.name === mount.name)) continue;
+    c.volumeMounts = [...(c.volumeMounts ?? []), structuredClone(mount)];
+  }
+}
+
+/** Flyte's appendVolumeIfNotExists: add `volume` unless a volume of the same name exists. */
+export function appendVolumeIfNotExists(pod: Pod, volume: Volume): void {
+  const spec = specOf(pod);
+  if ((spec.volumes ?? []).some((v) => v.name === volume.name)) return;
+  spec.volumes = [...(spec.volumes ?? []), structuredClone(volume)];
+}
+
+/** The env vars every file-delivering injector sets, in application order (result: [FILE_PREFIX, DEFAULT_DIR, …]). */
+export function fileModeEnvVars(): EnvVar[] {
+  return [
+    { name: ENV_SECRETS_DEFAULT_DIR, value: SECRETS_MOUNT_ROOT },
+    { name: ENV_SECRETS_FILE_PREFIX, value: '' },
+  ];
+}
+
+/** An emptyDir volume in memory (Flyte's sidecar volumes). */
+export function memoryVolume(name: string): Volume {
+  return { name, emptyDir: { medium: 'Memory' } };
+}
+
+/** Config resources as Kubernetes `ResourceRequirements` (numbers written as quantity strings). */
+export function toResources(r: { requests?: Record<string, string | number> | undefined; limits?: Record<string, string | number> | undefined }): ResourceRequirements {
+  const conv = (m: Record<string, string | number>): Record<string, string> => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+  const out: ResourceRequirements = {};
+  if (r.requests !== undefined) out.requests = conv(r.requests);
+  if (r.limits !== undefined) out.limits = conv(r.limits);
+  return out;
+}
+
+/** Quote request text for a message, so control characters and quotes are visible. */
+export function quote(text: string): string {
+  return JSON.stringify(text);
+}
+
+/** Flyte's text for a mount requirement an injector does not support: «unrecognized mount requirement [<v>] for secret [<key>]». */
+export function unrecognizedMountRequirement(secret: Secret): Problem {
+  return {
+    reason: `unrecognized mount requirement [${mountRequirementName(secret.mountRequirement)}] for secret [${secret.key}]`,
+    code: 'InvalidSecret',
+  };
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** A problem when `value` (a request field) holds a control character such as a newline. */
+export function controlCharProblem(manager: string, field: string, value: string): Problem | undefined {
+  if (!CONTROL.test(value)) return undefined;
+  return {
+    reason: `${manager}: the secret's ${field} ${quote(value)} contains a control character (such as a newline); remove it`,
+    code: 'InvalidInput',
+  };
+}
+
+/**
+ * A problem when `name` cannot be an environment variable name (Kubernetes accepts printable ASCII without `=`).
+ */
+export function envVarNameProblem(manager: string, name: string, origin: string): Problem | undefined {
+  if (name !== '' && /^[\x20-\x3c\x3e-\x7e]+$/.test(name)) return undefined;
+  return {
+    reason: `${manager}: ${origin} gives the environment variable name ${quote(name)}, which Kubernetes refuses (it must be non-empty printable ASCII without "="); change the secret's group, key or env_var`,
+    code: 'InvalidInput',
+  };
+}
+
+/**
+ * The file path of a secret under `/etc/flyte/secrets` (components joined and cleaned like Go's `filepath.Join`),
+ * or the problem when it would land outside that directory (a `..` component, for instance).
+ */
+export function secretPath(manager: string, components: readonly string[]): { path: string } | { problem: Problem } {
+  try {
+    return { path: secretFilePath(...components) };
+  } catch (err) {
+    if (!isFlyteSecretsError(err)) throw err;
+    return {
+      problem: {
+        reason: `${manager}: the secret would be written at ${quote(`${SECRETS_MOUNT_ROOT}/${components.join('/')}`)}, which is not inside ${SECRETS_MOUNT_ROOT}; remove ".." and empty parts from the secret's group, group_version and key`,
+        code: 'InvalidPath',
+      },
+    };
+  }
+}
+
+/** True when `a` and `b` cannot both be files: equal, or one is a directory holding the other. */
+export function pathsOverlap(a: string, b: string): boolean {
+  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
+
+/** Value of env var `name` in a container ('' when set without a value, undefined when absent). */
+export function envValue(c: Container, name: string): string | undefined {
+  const e = (c.env ?? []).find((v) => v.name === name);
+  return e === undefined ? undefined : (e.value ?? '');
+}
+
+/** How an init-container sidecar (AWS, GCP, Azure) is described to {@link injectSidecar}. */
+export interface SidecarSpec {
+  /** Manager name for messages, e.g. `Azure`. */
+  manager: string;
+  /** Shared volume, e.g. `azure-secret-vol` (emptyDir in memory). */
+  volumeName: string;
+  /** Init container name prefix, e.g. `azure-pull-secret-`; the name is prefix + N (N = init containers before). */
+  namePrefix: string;
+  image: string;
+  resources: ResourceRequirements;
+  /** Fixed command (never holds request text); undefined = the image's default. */
+  command?: string[];
+  /** The request, as env vars of the init container (the only place request text goes). */
+  env: EnvVar[];
+  /** Where the sidecar mounts the shared volume (read-write). */
+  ownMountPath: string;
+  /** Name of the env var in {@link env} holding the destination, checked against other sidecars' destinations. */
+  pathEnv?: string;
+}
+
+const digits = /^\d+$/;
+
+function isOwnSidecar(c: Container, s: SidecarSpec): boolean {
+  if (!c.name.startsWith(s.namePrefix) || !digits.test(c.name.slice(s.namePrefix.length))) return false;
+  if (!isDeepStrictEqual(c.command, s.command)) return false;
+  return s.env.every((e) => envValue(c, e.name) === (e.value ?? ''));
+}
+
+/**
+ * Add an init-container sidecar that downloads one secret into a shared in-memory volume mounted read-only at
+ * `/etc/flyte/secrets` everywhere else (spec §4.3, §4.4, §4.6), editing `pod` (a copy) in place.
+ *
+ * Idempotent: an init container already in the pod with our name pattern, our command and the same request env is
+ * recognised as ours and not added again. Refuses a second sidecar whose destination overlaps another one's.
+ */
+export function injectSidecar(pod: Pod, s: SidecarSpec): Problem | undefined {
+  const spec = specOf(pod);
+  const inits = spec.initContainers ?? [];
+  if (!inits.some((c) => isOwnSidecar(c, s))) {
+    if (s.pathEnv !== undefined) {
+      const path = s.env.find((e) => e.name === s.pathEnv)?.value ?? '';
+      for (const c of inits) {
+        if (!c.name.startsWith(s.namePrefix) || !digits.test(c.name.slice(s.namePrefix.length))) continue;
+        const other = envValue(c, s.pathEnv);
+        if (other !== undefined && pathsOverlap(other, path)) {
+          return {
+            reason: `${s.manager}: this secret would be written at ${path}, which collides with ${other} written by init container ${c.name} for another secret; request each secret once, and do not mix a secret with and without a version`,
+            code: 'InjectionRefused',
+          };
+        }
+      }
+    }
+    let n = inits.length;
+    const names = new Set(allContainers(pod).map((c) => c.name));
+    for (let guard = 0; names.has(`${s.namePrefix}${n}`) && guard < 10_000; guard++) n++;
+    const container: Container = {
+      name: `${s.namePrefix}${n}`,
+      image: s.image,
+      ...(s.command === undefined ? {} : { command: [...s.command] }),
+      env: structuredClone(s.env),
+      resources: structuredClone(s.resources),
+      volumeMounts: [{ name: s.volumeName, mountPath: s.ownMountPath }],
+    };
+    spec.initContainers = [...inits, container];
+  }
+  appendVolumeIfNotExists(pod, memoryVolume(s.volumeName));
+  appendVolumeMounts(allContainers(pod), { name: s.volumeName, readOnly: true, mountPath: SECRETS_MOUNT_ROOT });
+  appendEnvVars(allContainers(pod), fileModeEnvVars());
+  return undefined;
+}
