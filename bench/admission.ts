@@ -1,0 +1,345 @@
+/**
+ * Admission benchmark: the webhook against a bare node:https server that answers the same bytes, measured in the
+ * same run with the same load (autocannon). Run: `npx tsx bench/admission.ts` (about 55 s; exits by itself).
+ *
+ * - Request: an AdmissionReview of a ~4 KB Flyte task pod asking for 3 Azure Key Vault secrets (sidecar injector).
+ * - Baseline: node:https with the same certificate, ALPN http/1.1, reading the whole body and answering the
+ *   webhook's own answer for that review (same size), so the difference is the webhook's work.
+ * - Phase 1, full load: 50 connections for 8 s each (after 1 s of warm-up) → throughput ratio webhook/baseline
+ *   (goal ≥ 0.8).
+ * - Phase 2, paced: 500 req/s over 50 connections for 6 s each → p99 latency ratio webhook/baseline (goal ≤ 1.5).
+ *   The 50 connections are 50 single-connection autocannon instances (`overallRate` 10 each) started 20 ms apart,
+ *   because one 50-connection instance sends each second's requests in a single burst (see {@link pacedLoad}).
+ * - A third, diagnostic server: the webhook with its mutation computed once (`server*`), which separates the cost of
+ *   the server, TLS, handler and codec from the cost of the mutation itself.
+ *   p99 is computed from autocannon's per-response times (sub-millisecond), not its 1 ms-resolution histogram.
+ *
+ * Each server runs in its own child process (so client and server do not share an event loop); the webhook logs
+ * through pino at `warn`, so admission lines (info) are not written. autocannon's TLS client always sets
+ * `rejectUnauthorized: false` (lib/httpClient.js), so no CA is needed; `servername` is set to the Service name.
+ *
+ * @module
+ */
+import 'reflect-metadata';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { PodMutator } from '../src/inject/mutator.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const SERVICE = 'flyte-pod-webhook';
+const NAMESPACE = 'flyte';
+const SERVERNAME = `${SERVICE}.${NAMESPACE}.svc`;
+const CONNECTIONS = 50;
+const FULL_SECONDS = 8;
+const PACED_SECONDS = 6;
+const PACED_RATE = 500;
+const WARMUP_SECONDS = 1;
+const CONFIG = { webhook: { secretManagerTypes: ['Azure'] }, flyteSecrets: { server: { host: '127.0.0.1', logLevel: 'warn' } } };
+
+// ---------------------------------------------------------------------------------------------------------------
+// The servers (child processes)
+
+async function serveWebhook(certDir: string, bodyFile: string, precomputed: boolean): Promise<void> {
+  const { parseConfig } = await import('../src/config/load.js');
+  const { createInjectorsFromConfig } = await import('../src/cli/commands/serve.js');
+  const { startWebhookServer } = await import('../src/webhook/server.js');
+  const { createLogger } = await import('../src/webhook/logger.js');
+  const config = parseConfig({ ...CONFIG, webhook: { ...CONFIG.webhook, certDir } });
+  const { injectors, mutator } = await createInjectorsFromConfig(config);
+  let served: PodMutator = mutator;
+  if (precomputed) {
+    // Diagnostic variant: the mutation is computed once, so the run measures the server and handler alone.
+    const review = JSON.parse(readFileSync(bodyFile, 'utf8')) as { request: { object: Pod; namespace: string } };
+    const outcome = await mutator.mutate(review.request.object, { namespace: review.request.namespace, dryRun: false });
+    served = { managers: mutator.managers, mutate: () => Promise.resolve(outcome) };
+  }
+  const server = await startWebhookServer({ config, mutator: served, injectors, port: 0, invalidationPort: 0, logger: createLogger({ level: 'warn' }) });
+  process.send?.({ port: server.port });
+  process.on('disconnect', () => void server.close(0).then(() => process.exit(0)));
+}
+
+async function serveBaseline(certDir: string, answerFile: string): Promise<void> {
+  const answer = readFileSync(answerFile);
+  const server = createHttpsServer({ cert: readFileSync(join(certDir, 'tls.crt')), key: readFileSync(join(certDir, 'tls.key')), ALPNProtocols: ['http/1.1'] }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      Buffer.concat(chunks); // read it all, as the webhook does
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length });
+      res.end(answer);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  process.send?.({ port: typeof address === 'object' && address !== null ? address.port : 0 });
+  process.on('disconnect', () => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The client (main process)
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p99: number; average: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+interface AutocannonInstance {
+  on(event: 'response', listener: (client: unknown, statusCode: number, bytes: number, ms: number) => void): void;
+}
+type Autocannon = ((opts: Record<string, unknown>, cb: (err: Error | null, result: AutocannonResult) => void) => AutocannonInstance) & {
+  track?: unknown;
+};
+
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+interface Figures {
+  rps: number;
+  p99ms: number;
+  meanMs: number;
+  requests: number;
+  failures: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, i)] ?? Number.NaN;
+}
+
+interface RunResult {
+  total: number;
+  failures: number;
+  times: number[];
+}
+
+/** One autocannon run; `times` are the per-response latencies (ms, sub-millisecond) of the 200 answers. */
+function run(port: number, body: Buffer, seconds: number, connections: number, rate?: number): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const times: number[] = [];
+    const instance = autocannon(
+      {
+        url: `https://127.0.0.1:${port}/mutate--v1-pod`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        connections,
+        pipelining: 1,
+        duration: seconds,
+        servername: SERVERNAME,
+        ...(rate === undefined ? {} : { overallRate: rate }),
+      },
+      (err, result) => {
+        if (err) return reject(err);
+        resolve({ total: result.requests.total, failures: result.non2xx + result.errors + result.timeouts, times });
+      },
+    );
+    instance.on('response', (_client, status, _bytes, ms) => {
+      if (status === 200) times.push(ms);
+    });
+  });
+}
+
+function figures(runs: RunResult[], seconds: number): Figures {
+  const times = runs.flatMap((r) => r.times).sort((a, b) => a - b);
+  const requests = runs.reduce((a, r) => a + r.total, 0);
+  return {
+    rps: requests / seconds,
+    p99ms: percentile(times, 99),
+    meanMs: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length),
+    requests,
+    failures: runs.reduce((a, r) => a + r.failures, 0),
+  };
+}
+
+/** Full load: {@link CONNECTIONS} connections, each sending its next request as soon as the answer arrives. */
+async function fullLoad(port: number, body: Buffer, seconds: number): Promise<Figures> {
+  return figures([await run(port, body, seconds, CONNECTIONS)], seconds);
+}
+
+/**
+ * Paced load of `rate` req/s over {@link CONNECTIONS} connections. autocannon's `overallRate` lets each connection
+ * send its share back to back at the start of every second, and its connections start together, so one instance with
+ * 50 connections sends the whole second's 500 requests in one burst. Instead, one single-connection instance per
+ * connection (each `overallRate` = rate / connections) is started 1/connections of a second after the previous one,
+ * which spreads the requests over the second.
+ */
+async function pacedLoad(port: number, body: Buffer, seconds: number, rate: number): Promise<Figures> {
+  const share = rate / CONNECTIONS;
+  const step = 1000 / CONNECTIONS;
+  const runs = await Promise.all(
+    Array.from({ length: CONNECTIONS }, (_, i) =>
+      new Promise<RunResult>((resolve, reject) => {
+        setTimeout(() => void run(port, body, seconds, 1, share).then(resolve, reject), i * step);
+      }),
+    ),
+  );
+  return figures(runs, seconds);
+}
+
+function start(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = fork(SELF, args, { execArgv: process.execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const timer = setTimeout(() => reject(new Error(`server ${args.join(' ')} did not start`)), 20_000);
+    child.once('message', (m: { port: number }) => {
+      clearTimeout(timer);
+      resolve({ child, port: m.port });
+    });
+    child.once('exit', (code) => reject(new Error(`server ${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+function postOnce(port: number, body: Buffer, ca: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, method: 'POST', path: '/mutate--v1-pod', ca, servername: SERVERNAME, agent: false, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`HTTP ${res.statusCode ?? 0}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A Flyte task pod of about 4 KB asking for three Azure Key Vault secrets. */
+async function benchReview(): Promise<Buffer> {
+  const { secretsToAnnotations } = await import('../src/secret/annotations.js');
+  const { makeSecret, MountRequirement } = await import('../src/secret/model.js');
+  const secrets = ['db-password', 'api-key', 'storage-token'].map((name, i) => makeSecret({ group: `https://flyte-prod-kv.vault.azure.net/secrets/${name}`, groupVersion: i === 0 ? '4f1a9c2e' : '', mountRequirement: MountRequirement.FILE }));
+  const env = Array.from({ length: 24 }, (_, i) => ({ name: `FLYTE_INTERNAL_VAR_${i}`, value: `value-${'x'.repeat(40)}-${i}` }));
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: 'ab3xk9mzq2-n0-0',
+      namespace: 'flytesnacks-development',
+      labels: { 'inject-flyte-secrets': 'true', 'azure.workload.identity/use': 'true', organization: 'flyte', project: 'flytesnacks', domain: 'development', 'execution-id': 'ab3xk9mzq2', 'node-id': 'n0', 'task-name': 'wf-t1' },
+      annotations: { 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'false', ...secretsToAnnotations(secrets) },
+    },
+    spec: {
+      restartPolicy: 'Never',
+      serviceAccountName: 'flyte-workload',
+      containers: [
+        {
+          name: 'primary',
+          image: 'cr.flyte.org/flyteorg/flytekit:py3.12-1.14.0',
+          args: ['pyflyte-fast-execute', '--additional-distribution', 's3://flyte/flytesnacks/development/ABCDEF.tar.gz', '--dest-dir', '/root', '--', 'pyflyte-execute', '--inputs', 's3://flyte/metadata/propeller/inputs.pb', '--output-prefix', 's3://flyte/metadata/propeller/ab3xk9mzq2/n0/data/0', '--raw-output-data-prefix', 's3://flyte/data/ab3xk9mzq2', '--resolver', 'flytekit.core.python_auto_container.default_task_resolver', '--', 'task-module', 'wf', 'task-name', 't1'],
+          env,
+          resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '500m', memory: '1Gi' } },
+        },
+      ],
+    },
+  };
+  const review = {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: '2f3c9a1e-0b7d-4c55-9d2a-6e1f0a4b8c3d', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'flytesnacks-development', operation: 'CREATE', object: pod, dryRun: false },
+  };
+  return Buffer.from(JSON.stringify(review));
+}
+
+async function main(): Promise<void> {
+  const { generateCertificates, writeCertificateFiles } = await import('../src/webhook/certs.js');
+  const dir = mkdtempSync(join(tmpdir(), 'flyte-secrets-bench-'));
+  const children: ChildProcess[] = [];
+  const hardStop = setTimeout(() => {
+    process.stderr.write('bench: over 90 s, stopping\n');
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(1);
+  }, 90_000);
+  hardStop.unref();
+  try {
+    const certDir = join(dir, 'certs');
+    const bundle = await generateCertificates({ serviceName: SERVICE, namespace: NAMESPACE, validityMs: 3600_000 });
+    writeCertificateFiles(certDir, bundle);
+    const body = await benchReview();
+
+    const bodyFile = join(dir, 'review.json');
+    writeFileSync(bodyFile, body);
+    const webhook = await start(['--serve', 'webhook', certDir, bodyFile]);
+    children.push(webhook.child);
+    const answer = await postOnce(webhook.port, body, bundle.caCert);
+    const parsed = JSON.parse(answer.toString('utf8')) as { response?: { allowed?: boolean; patch?: string } };
+    if (parsed.response?.allowed !== true || parsed.response.patch === undefined) throw new Error(`the webhook did not mutate the bench pod: ${answer.toString('utf8').slice(0, 300)}`);
+    const answerFile = join(dir, 'answer.json');
+    writeFileSync(answerFile, answer);
+    const baseline = await start(['--serve', 'baseline', certDir, answerFile]);
+    children.push(baseline.child);
+    const fixed = await start(['--serve', 'webhook-precomputed', certDir, bodyFile]);
+    children.push(fixed.child);
+    if (!(await postOnce(fixed.port, body, bundle.caCert)).equals(answer)) throw new Error('the precomputed webhook answers differently');
+
+    process.stdout.write(`request ${body.length} B (pod with 3 Azure secrets), answer ${answer.length} B; ${CONNECTIONS} connections\n`);
+    for (const s of [webhook, baseline, fixed]) await fullLoad(s.port, body, WARMUP_SECONDS);
+    const fullWebhook = await fullLoad(webhook.port, body, FULL_SECONDS);
+    const fullBaseline = await fullLoad(baseline.port, body, FULL_SECONDS);
+    const fullFixed = await fullLoad(fixed.port, body, FULL_SECONDS);
+    const pacedWebhook = await pacedLoad(webhook.port, body, PACED_SECONDS, PACED_RATE);
+    const pacedBaseline = await pacedLoad(baseline.port, body, PACED_SECONDS, PACED_RATE);
+    const pacedFixed = await pacedLoad(fixed.port, body, PACED_SECONDS, PACED_RATE);
+
+    const throughputRatio = fullWebhook.rps / fullBaseline.rps;
+    const p99Ratio = pacedWebhook.p99ms / pacedBaseline.p99ms;
+    const row = (name: string, f: Figures, g: Figures): string =>
+      `${name.padEnd(9)} | ${f.rps.toFixed(0).padStart(8)} | ${f.p99ms.toFixed(2).padStart(8)} | ${f.failures.toString().padStart(5)} | ${g.rps.toFixed(0).padStart(8)} | ${g.p99ms.toFixed(2).padStart(8)} | ${g.meanMs.toFixed(2).padStart(8)} | ${g.failures.toString().padStart(5)}`;
+    process.stdout.write(
+      [
+        '',
+        `          | full load (${FULL_SECONDS} s)               | paced ${PACED_RATE} req/s (${PACED_SECONDS} s)`,
+        'server    |    req/s |  p99 ms | fails |    req/s |  p99 ms |  mean ms | fails',
+        '----------|----------|---------|-------|----------|---------|----------|------',
+        row('webhook', fullWebhook, pacedWebhook),
+        row('baseline', fullBaseline, pacedBaseline),
+        row('server*', fullFixed, pacedFixed),
+        '',
+        '* diagnostic: the webhook with its mutation computed once (server, TLS, handler, codec, metrics only)',
+        `throughput ratio (webhook/baseline, full load): ${throughputRatio.toFixed(2)}  (goal >= 0.8: ${throughputRatio >= 0.8 ? 'met' : 'NOT met'})`,
+        `p99 ratio (webhook/baseline, ${PACED_RATE} req/s):      ${p99Ratio.toFixed(2)}  (goal <= 1.5: ${p99Ratio <= 1.5 ? 'met' : 'NOT met'})`,
+        `server* ratios: throughput ${(fullFixed.rps / fullBaseline.rps).toFixed(2)}, p99 ${(pacedFixed.p99ms / pacedBaseline.p99ms).toFixed(2)}`,
+        '',
+      ].join('\n'),
+    );
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'admission',
+        connections: CONNECTIONS,
+        requestBytes: body.length,
+        answerBytes: answer.length,
+        full: { seconds: FULL_SECONDS, webhook: fullWebhook, baseline: fullBaseline, serverOnly: fullFixed, throughputRatio: Number(throughputRatio.toFixed(3)), serverOnlyRatio: Number((fullFixed.rps / fullBaseline.rps).toFixed(3)), goal: 0.8 },
+        paced: { seconds: PACED_SECONDS, rate: PACED_RATE, webhook: pacedWebhook, baseline: pacedBaseline, serverOnly: pacedFixed, p99Ratio: Number(p99Ratio.toFixed(3)), serverOnlyRatio: Number((pacedFixed.p99ms / pacedBaseline.p99ms).toFixed(3)), goal: 1.5 },
+      })}\n`,
+    );
+  } finally {
+    for (const c of children) c.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const role = process.argv.indexOf('--serve');
+if (role !== -1) {
+  const [kind, certDir, file] = process.argv.slice(role + 1);
+  const run = kind === 'baseline' ? serveBaseline(certDir ?? '', file ?? '') : serveWebhook(certDir ?? '', file ?? '', kind === 'webhook-precomputed');
+  run.catch((err: unknown) => {
+    process.stderr.write(`bench server failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+} else {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
