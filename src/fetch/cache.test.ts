@@ -1,0 +1,195 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import type { FlyteSecretId } from '../secret/flyte-id.js';
+import { SecretValue } from '../secret/value.js';
+import { createSecretCache, parseCacheSize, uncachedSecretCache } from './cache.js';
+import { SecretNotFound, SecretReadFailure } from './fetcher.js';
+import { FETCH_METRIC_NAMES, createFetchMetrics } from './metrics.js';
+
+const project: FlyteSecretId = { org: 'o-apple', domain: 'd-cherry', project: 'p-banana', name: 'secret1' };
+const domain: FlyteSecretId = { ...project, project: '' };
+const org: FlyteSecretId = { ...project, project: '', domain: '' };
+
+function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
+  let t = start;
+  return { now: () => t, advance: (ms) => (t += ms) };
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+const base = { ttlMs: 24 * 3600_000, negativeTtlMs: 10_000, staleIfErrorMaxAgeMs: 3600_000 };
+
+describe('secret cache', () => {
+  it('serves a stored value until its TTL, then reloads', async () => {
+    const c = clock();
+    const cache = createSecretCache({ ...base, now: c.now });
+    let calls = 0;
+    const load = (): Promise<SecretValue> => Promise.resolve(SecretValue.fromString(`v${++calls}`));
+    expect((await cache.get(project, load)).source).toBe('backend');
+    const second = await cache.get(project, load);
+    expect(second.source).toBe('cache');
+    expect(second.value.text()).toBe('v1');
+    c.advance(24 * 3600_000 - 1);
+    expect((await cache.get(project, load)).value.text()).toBe('v1');
+    c.advance(1);
+    expect((await cache.get(project, load)).value.text()).toBe('v2');
+    expect(calls).toBe(2);
+  });
+
+  it('keys entries by scope id: the org value does not answer a project lookup', async () => {
+    const cache = createSecretCache(base);
+    await cache.get(org, () => Promise.resolve(SecretValue.fromString('org')));
+    const p = await cache.get(project, () => Promise.resolve(SecretValue.fromString('fresh project value')));
+    expect(p.value.text()).toBe('fresh project value');
+  });
+
+  it('single-flight: 50 concurrent lookups of one key make one backend call', async () => {
+    const cache = createSecretCache(base);
+    const d = deferred<SecretValue>();
+    let calls = 0;
+    const all = Array.from({ length: 50 }, () =>
+      cache.get(project, () => {
+        calls++;
+        return d.promise;
+      }),
+    );
+    d.resolve(SecretValue.fromString('x'));
+    const results = await Promise.all(all);
+    expect(calls).toBe(1);
+    expect(results.every((r) => r.value.text() === 'x')).toBe(true);
+  });
+
+  it('remembers not-found for negativeTtl only', async () => {
+    const c = clock();
+    const cache = createSecretCache({ ...base, now: c.now });
+    let calls = 0;
+    const load = (): Promise<SecretValue> => {
+      calls++;
+      return Promise.reject(new SecretNotFound('id', new Error('404')));
+    };
+    await expect(cache.get(project, load)).rejects.toMatchObject({ code: 'SecretNotFound' });
+    await expect(cache.get(project, load)).rejects.toMatchObject({ code: 'SecretNotFound' });
+    expect(calls).toBe(1);
+    c.advance(10_000);
+    await expect(cache.get(project, load)).rejects.toMatchObject({ code: 'SecretNotFound' });
+    expect(calls).toBe(2);
+  });
+
+  it('does not cache read failures', async () => {
+    const cache = createSecretCache(base);
+    let calls = 0;
+    const load = (): Promise<SecretValue> => {
+      calls++;
+      return Promise.reject(new SecretReadFailure('id', new Error('503')));
+    };
+    await expect(cache.get(project, load)).rejects.toMatchObject({ code: 'SecretReadFailure' });
+    await expect(cache.get(project, load)).rejects.toMatchObject({ code: 'SecretReadFailure' });
+    expect(calls).toBe(2);
+  });
+
+  it('stale-if-error: an expired value is served when the refresh fails, up to staleIfErrorMaxAge past expiry', async () => {
+    const c = clock();
+    const registry = new Registry();
+    const cache = createSecretCache({ ...base, ttlMs: 1000, now: c.now, metrics: createFetchMetrics(registry) });
+    await cache.get(project, () => Promise.resolve(SecretValue.fromString('good')));
+    c.advance(1000 + 3600_000);
+    const told: boolean[] = [];
+    const failing = (ctx: { hasStale: boolean }): Promise<SecretValue> => {
+      told.push(ctx.hasStale);
+      return Promise.reject(new SecretReadFailure('id', new Error('429'), { throttled: true, retryable: true }));
+    };
+    const stale = await cache.get(project, failing);
+    expect(told).toEqual([true]); // the loader knows it may give up early
+    expect(stale.source).toBe('stale');
+    expect(stale.value.text()).toBe('good');
+    expect(stale.ageMs).toBe(1000 + 3600_000);
+    const metric = await registry.getSingleMetric(FETCH_METRIC_NAMES.cacheLookups)!.get();
+    expect(metric.values.find((v) => v.labels.result === 'stale')?.value).toBe(1);
+    c.advance(1);
+    await expect(cache.get(project, failing)).rejects.toMatchObject({ code: 'SecretReadFailure' });
+  });
+
+  it('stale-if-error never hides a not-found answer', async () => {
+    const c = clock();
+    const cache = createSecretCache({ ...base, ttlMs: 1000, now: c.now });
+    await cache.get(project, () => Promise.resolve(SecretValue.fromString('good')));
+    c.advance(2000);
+    await expect(cache.get(project, () => Promise.reject(new SecretNotFound('id')))).rejects.toMatchObject({ code: 'SecretNotFound' });
+  });
+
+  it('invalidate drops exactly the three scope keys of a secret (Flyte InvalidateCache vector)', async () => {
+    const cache = createSecretCache(base);
+    const other: FlyteSecretId = { ...project, name: 'secret2' };
+    for (const id of [project, domain, org, other]) await cache.get(id, () => Promise.resolve(SecretValue.fromString('v')));
+    expect(cache.size).toBe(4);
+    cache.invalidate(project);
+    expect(cache.size).toBe(1);
+    expect((await cache.get(other, () => Promise.reject(new Error('must not load')))).source).toBe('cache');
+  });
+
+  it('a value read before an invalidation is not stored after it', async () => {
+    const cache = createSecretCache(base);
+    const d = deferred<SecretValue>();
+    const first = cache.get(project, () => d.promise);
+    await Promise.resolve();
+    cache.invalidate(project);
+    d.resolve(SecretValue.fromString('old'));
+    expect((await first).value.text()).toBe('old');
+    let loaded = false;
+    await cache.get(project, () => {
+      loaded = true;
+      return Promise.resolve(SecretValue.fromString('new'));
+    });
+    expect(loaded).toBe(true);
+  });
+
+  it('is bounded: the oldest entries are evicted first (by bytes and by count)', async () => {
+    const cache = createSecretCache({ ...base, maxEntries: 3 });
+    const ids = Array.from({ length: 5 }, (_, i): FlyteSecretId => ({ ...project, name: `s${i}` }));
+    for (const id of ids) await cache.get(id, () => Promise.resolve(SecretValue.fromString('v')));
+    expect(cache.size).toBe(3);
+    let reloaded = false;
+    await cache.get(ids[0]!, () => {
+      reloaded = true;
+      return Promise.resolve(SecretValue.fromString('v'));
+    });
+    expect(reloaded).toBe(true);
+    const small = createSecretCache({ ...base, maxBytes: 2000 });
+    for (const id of ids) await small.get(id, () => Promise.resolve(SecretValue.fromBytes(new Uint8Array(600))));
+    expect(small.bytes).toBeLessThanOrEqual(2000);
+    expect(small.size).toBeLessThan(5);
+  });
+
+  it('keeps values redacted', async () => {
+    const cache = createSecretCache(base);
+    const r = await cache.get(project, () => Promise.resolve(SecretValue.fromString('hunter2')));
+    expect(JSON.stringify(r)).not.toContain('hunter2');
+    expect(`${String(r.value)}`).toBe('[REDACTED]');
+  });
+
+  it('the uncached variant calls the backend every time', async () => {
+    const cache = uncachedSecretCache();
+    let calls = 0;
+    const load = (): Promise<SecretValue> => Promise.resolve(SecretValue.fromString(`v${++calls}`));
+    await Promise.all([cache.get(project, load), cache.get(project, load)]);
+    expect(calls).toBe(2);
+  });
+
+  it.each([
+    ['100M', 100_000_000],
+    ['64Mi', 64 * 1024 * 1024],
+    [1234, 1234],
+    ['12', 12],
+    ['lots', undefined],
+  ])('parseCacheSize(%s)', (input, expected) => {
+    expect(parseCacheSize(input)).toBe(expected);
+  });
+});

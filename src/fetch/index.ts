@@ -1,0 +1,132 @@
+/**
+ * The fetch layer, assembled from config: the backend fetcher chosen by `embeddedSecretManagerConfig.type`, wrapped
+ * in the request budget, behind the cache, inside the Embedded injector (spec §6.1).
+ *
+ * @example
+ * ```ts
+ * const embedded = await createEmbeddedSecretManager(config, { registry });
+ * const mutator = createMutator(config, buildInjectors(config, { embedded }));
+ * ```
+ *
+ * @module
+ */
+import type { TokenCredential } from '@azure/core-auth';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import type { Config } from '../config/schema.js';
+import { FlyteSecretsError } from '../errors.js';
+import { createEmbeddedInjector, type EmbeddedInjector } from '../inject/embedded.js';
+import type { AwsFetcherOptions } from './aws.js';
+import { budgetedFetcher, createRequestBudget, type RequestBudget } from './budget.js';
+import { uncachedSecretCache, type SecretCache } from './cache.js';
+import type { SecretFetcher } from './fetcher.js';
+import type { GcpFetcherOptions } from './gcp.js';
+import { createImagePullSecretStore, createK8sFetcher, createKubeSecretsApi, type KubeSecretsApi } from './k8s.js';
+import { createFetchMetrics, noopFetchMetrics, type FetchMetrics } from './metrics.js';
+
+export * from './fetcher.js';
+export { createSecretCache, uncachedSecretCache, parseCacheSize, type SecretCache, type CachedValue, type SecretCacheOptions } from './cache.js';
+export { createRequestBudget, budgetedFetcher, BudgetExhausted, type RequestBudget, type RequestBudgetOptions, type BoundedFetcher, type CallBounds } from './budget.js';
+export { createFetchMetrics, noopFetchMetrics, FETCH_METRIC_NAMES, type FetchMetrics } from './metrics.js';
+export type { AzureFetcherOptions } from './azure.js';
+export type { AwsFetcherOptions } from './aws.js';
+export type { GcpFetcherOptions } from './gcp.js';
+export { createK8sFetcher, createKubeSecretsApi, createImagePullSecretStore, type ImagePullSecretStore, type KubeSecretsApi } from './k8s.js';
+
+/** What {@link createEmbeddedSecretManager} may be given besides the config. All optional. */
+export interface EmbeddedDeps {
+  /** prom-client registry (the webhook server's) to register the fetch metrics on. */
+  registry?: Registry;
+  /** Environment (default `process.env`): `POD_NAMESPACE` names the image-pull reference namespace. */
+  env?: NodeJS.ProcessEnv;
+  /** Namespace holding reference image-pull secrets (default `POD_NAMESPACE`, else `k8sConfig.namespace`). */
+  referenceNamespace?: string;
+  /** Kubernetes access (default: in-cluster or `$KUBECONFIG`). Used by the K8s backend and image-pull mirroring. */
+  kubeConfig?: KubeConfig;
+  kubeconfigPath?: string;
+  kubeApi?: KubeSecretsApi;
+  /** Azure: credential (default `DefaultAzureCredential`) and an extra CA (PEM) for the vault. */
+  azure?: { credential?: TokenCredential; ca?: string };
+  /** AWS: endpoint override and credentials (tests, VPC endpoints). */
+  aws?: Omit<AwsFetcherOptions, 'region'>;
+  /** GCP: endpoint override and auth client (tests). */
+  gcp?: Omit<GcpFetcherOptions, 'project'>;
+  /** Use this backend instead of the one the config names (tests, benchmarks). */
+  fetcher?: SecretFetcher;
+  /** `'none'`: no cache and no single-flight (every lookup reaches the backend). Or a ready cache. */
+  cache?: 'none' | SecretCache;
+  /** A shared request budget (default: one built from `flyteSecrets.fetch`). */
+  budget?: RequestBudget;
+}
+
+/**
+ * The backend fetcher named by `webhook.embeddedSecretManagerConfig.type` (one call per fetch, no retries). The
+ * backend's SDK is imported only when chosen. Throws `InvalidConfig` when the backend's required setting is missing.
+ */
+export async function createBackendFetcher(config: Config, deps: EmbeddedDeps = {}): Promise<SecretFetcher> {
+  const e = config.webhook.embeddedSecretManagerConfig;
+  switch (e.type) {
+    case 'Azure': {
+      if (e.azureConfig.vaultURI === '') {
+        throw new FlyteSecretsError('InvalidConfig', 'failed to start secret manager service: webhook.embeddedSecretManagerConfig.azureConfig.vaultURI is empty; set it to your Key Vault URL (e.g. https://myvault.vault.azure.net/)');
+      }
+      const { createAzureFetcher } = await import('./azure.js');
+      return createAzureFetcher({
+        vaultUrl: e.azureConfig.vaultURI,
+        plainValues: config.flyteSecrets.azure.plainValues,
+        ...(config.flyteSecrets.azure.disableChallengeResourceVerification ? { disableChallengeResourceVerification: true } : {}),
+        ...(deps.azure?.credential ? { credential: deps.azure.credential } : {}),
+        ...(deps.azure?.ca ? { ca: deps.azure.ca } : {}),
+      });
+    }
+    case 'AWS': {
+      const { createAwsFetcher } = await import('./aws.js');
+      return createAwsFetcher({ ...(deps.aws ?? {}), region: e.awsConfig.region });
+    }
+    case 'GCP': {
+      if (e.gcpConfig.project === '') {
+        throw new FlyteSecretsError('InvalidConfig', 'failed to start secret manager service: webhook.embeddedSecretManagerConfig.gcpConfig.project is empty; set it to the GCP project holding the secrets');
+      }
+      const { createGcpFetcher } = await import('./gcp.js');
+      return createGcpFetcher({ ...(deps.gcp ?? {}), project: e.gcpConfig.project });
+    }
+    case 'K8s':
+      return createK8sFetcher({ namespace: e.k8sConfig.namespace, api: kubeApiOf(deps) });
+  }
+}
+
+function kubeApiOf(deps: EmbeddedDeps): KubeSecretsApi {
+  if (deps.kubeApi !== undefined) return deps.kubeApi;
+  return createKubeSecretsApi({ ...(deps.kubeConfig ? { kubeConfig: deps.kubeConfig } : {}), ...(deps.kubeconfigPath ? { kubeconfigPath: deps.kubeconfigPath } : {}) });
+}
+
+/**
+ * Build the Embedded injector from config: backend fetcher → request budget → cache → injector, with metrics on
+ * `deps.registry` and image-pull mirroring through the Kubernetes API when enabled.
+ *
+ * @example
+ * ```ts
+ * const embedded = await createEmbeddedSecretManager(config, { registry: server.registry });
+ * ```
+ */
+export async function createEmbeddedSecretManager(config: Config, deps: EmbeddedDeps = {}): Promise<EmbeddedInjector> {
+  const metrics: FetchMetrics = deps.registry ? createFetchMetrics(deps.registry) : noopFetchMetrics;
+  const f = config.flyteSecrets.fetch;
+  const budget =
+    deps.budget ??
+    createRequestBudget({ requestsPer10s: f.requestsPer10s, callTimeoutMs: f.callTimeout, maxAttempts: f.maxAttempts, metrics });
+  const fetcher = budgetedFetcher(deps.fetcher ?? (await createBackendFetcher(config, deps)), budget, { metrics });
+  const e = config.webhook.embeddedSecretManagerConfig;
+  const env = deps.env ?? process.env;
+  const imagePull = e.imagePullSecrets.enabled
+    ? createImagePullSecretStore({ api: kubeApiOf(deps), referenceNamespace: deps.referenceNamespace ?? (env.POD_NAMESPACE || e.k8sConfig.namespace) })
+    : undefined;
+  const cache = deps.cache === 'none' ? uncachedSecretCache(metrics) : deps.cache;
+  return createEmbeddedInjector({
+    config,
+    fetcher,
+    metrics,
+    ...(cache ? { cache } : {}),
+    ...(imagePull ? { imagePull } : {}),
+  });
+}
