@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'SecretNil'
   | 'SecretNotFoundAcrossAllScopes'
   | 'SecretRequirementsError'
+  | 'KubernetesApi'
   | 'Usage'
   | 'Internal';
 

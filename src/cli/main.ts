@@ -10,7 +10,16 @@ import { Command, CommanderError } from 'commander';
 import { isFlyteSecretsError } from '../errors.js';
 import { CliError } from './io.js';
 // command registrations (one line each, keep sorted)
+import { register as registerAnnotate } from './commands/annotate.js';
+import { register as registerAzure } from './commands/azure.js';
+import { register as registerCerts } from './commands/certs.js';
 import { register as registerConfig } from './commands/config.js';
+import { register as registerDecodeAnnotations } from './commands/decode-annotations.js';
+import { register as registerEmulator } from './commands/emulator.js';
+import { register as registerInject } from './commands/inject.js';
+import { register as registerRegister } from './commands/register.js';
+import { register as registerSecret } from './commands/secret.js';
+import { register as registerServe } from './commands/serve.js';
 
 /** Build the command table. Exported for tests and for `--help` documentation. */
 export function buildProgram(): Command {
@@ -24,7 +33,16 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) })
     .exitOverride();
   // registrations (keep sorted)
+  registerAnnotate(program);
+  registerAzure(program);
+  registerCerts(program);
   registerConfig(program);
+  registerDecodeAnnotations(program);
+  registerEmulator(program);
+  registerInject(program);
+  registerRegister(program);
+  registerSecret(program);
+  registerServe(program);
   for (const cmd of program.commands) inheritExitOverride(cmd);
   return program;
 }
