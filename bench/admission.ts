@@ -1,6 +1,6 @@
 /**
  * Admission benchmark: the webhook against a bare node:https server that answers the same bytes, measured in the
- * same run with the same load (autocannon). Run: `npx tsx bench/admission.ts` (about 55 s; exits by itself).
+ * same run with the same load (autocannon). Run: `npx tsx bench/admission.ts` (about 75 s; exits by itself).
  *
  * - Request: an AdmissionReview of a ~4 KB Flyte task pod asking for 3 Azure Key Vault secrets (sidecar injector).
  * - Baseline: node:https with the same certificate, ALPN http/1.1, reading the whole body and answering the
@@ -8,15 +8,22 @@
  * - Phase 1, full load: 50 connections for 8 s each (after 1 s of warm-up) → throughput ratio webhook/baseline
  *   (goal ≥ 0.8).
  * - Phase 2, paced: 500 req/s over 50 connections for 6 s each → p99 latency ratio webhook/baseline (goal ≤ 1.5).
+ * - Each phase runs in {@link ROUNDS} slices with the servers taking turns (webhook, baseline, server*, floor, then
+ *   again), so a change in the shared machine's background load falls on all of them alike.
  *   The 50 connections are 50 single-connection autocannon instances (`overallRate` 10 each) started 20 ms apart,
  *   because one 50-connection instance sends each second's requests in a single burst (see {@link pacedLoad}).
- * - A third, diagnostic server: the webhook with its mutation computed once (`server*`), which separates the cost of
- *   the server, TLS, handler and codec from the cost of the mutation itself.
+ * - Two diagnostic servers: the webhook with its mutation computed once (`server*`), which separates the cost of
+ *   the server, TLS, handler and codec from the cost of the mutation itself; and `floor`, the baseline plus the
+ *   least any webhook must do (JSON.parse the review, JSON.stringify the answer object): the throughput a webhook
+ *   written in Node can reach at best on this machine.
  *   p99 is computed from autocannon's per-response times (sub-millisecond), not its 1 ms-resolution histogram.
+ * - CPU per request: each server's CPU time (user + system, from /proc/<pid>/stat) over the full-load run divided by
+ *   the requests it answered.
  *
  * Each server runs in its own child process (so client and server do not share an event loop); the webhook logs
- * through pino at `warn`, so admission lines (info) are not written. autocannon's TLS client always sets
- * `rejectUnauthorized: false` (lib/httpClient.js), so no CA is needed; `servername` is set to the Service name.
+ * through pino at the production default level (`info`: one line per admission, written to /dev/null).
+ * autocannon's TLS client always sets `rejectUnauthorized: false` (lib/httpClient.js), so no CA is needed;
+ * `servername` is set to the Service name.
  *
  * @module
  */
@@ -40,7 +47,10 @@ const FULL_SECONDS = 8;
 const PACED_SECONDS = 6;
 const PACED_RATE = 500;
 const WARMUP_SECONDS = 1;
-const CONFIG = { webhook: { secretManagerTypes: ['Azure'] }, flyteSecrets: { server: { host: '127.0.0.1', logLevel: 'warn' } } };
+/** Each phase is run in this many slices, the servers taking turns, so drift in the machine's load hits all alike. */
+const ROUNDS = 2;
+// flyteSecrets.server.logLevel is left at its default (info), as in production.
+const CONFIG = { webhook: { secretManagerTypes: ['Azure'] }, flyteSecrets: { server: { host: '127.0.0.1' } } };
 
 // ---------------------------------------------------------------------------------------------------------------
 // The servers (child processes)
@@ -59,20 +69,33 @@ async function serveWebhook(certDir: string, bodyFile: string, precomputed: bool
     const outcome = await mutator.mutate(review.request.object, { namespace: review.request.namespace, dryRun: false });
     served = { managers: mutator.managers, mutate: () => Promise.resolve(outcome) };
   }
-  const server = await startWebhookServer({ config, mutator: served, injectors, port: 0, invalidationPort: 0, logger: createLogger({ level: 'warn' }) });
+  const server = await startWebhookServer({ config, mutator: served, injectors, port: 0, invalidationPort: 0, logger: createLogger({ level: config.flyteSecrets.server.logLevel }) });
   process.send?.({ port: server.port });
   process.on('disconnect', () => void server.close(0).then(() => process.exit(0)));
 }
 
-async function serveBaseline(certDir: string, answerFile: string): Promise<void> {
+/**
+ * The bare server: reads the whole body and answers the canned bytes. With `floor`, it also parses the body and
+ * serialises the answer object on each request, the two steps no webhook can skip.
+ */
+async function serveBaseline(certDir: string, answerFile: string, floor: boolean): Promise<void> {
   const answer = readFileSync(answerFile);
+  const answerObject = JSON.parse(answer.toString('utf8')) as object;
   const server = createHttpsServer({ cert: readFileSync(join(certDir, 'tls.crt')), key: readFileSync(join(certDir, 'tls.key')), ALPNProtocols: ['http/1.1'] }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      Buffer.concat(chunks); // read it all, as the webhook does
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length });
-      res.end(answer);
+      const body = Buffer.concat(chunks); // read it all, as the webhook does
+      if (!floor) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length });
+        res.end(answer);
+        return;
+      }
+      const review = JSON.parse(body.toString('utf8')) as { request?: { uid?: unknown } };
+      if (typeof review.request?.uid !== 'string') throw new Error('no uid');
+      const text = JSON.stringify(answerObject);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -106,6 +129,8 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 interface Figures {
   rps: number;
+  /** Server CPU time (user + system) per answered request, µs; NaN when /proc is not available. */
+  cpuUsPerRequest: number;
   p99ms: number;
   meanMs: number;
   requests: number;
@@ -151,11 +176,12 @@ function run(port: number, body: Buffer, seconds: number, connections: number, r
   });
 }
 
-function figures(runs: RunResult[], seconds: number): Figures {
+function figures(runs: RunResult[], seconds: number, cpuMs: number): Figures {
   const times = runs.flatMap((r) => r.times).sort((a, b) => a - b);
   const requests = runs.reduce((a, r) => a + r.total, 0);
   return {
     rps: requests / seconds,
+    cpuUsPerRequest: (cpuMs * 1000) / Math.max(1, requests),
     p99ms: percentile(times, 99),
     meanMs: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length),
     requests,
@@ -163,9 +189,51 @@ function figures(runs: RunResult[], seconds: number): Figures {
   };
 }
 
+/** CPU time (user + system, ms) used so far by process `pid`, from /proc; NaN where there is no /proc. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+    return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return Number.NaN;
+  }
+}
+
+interface Served {
+  child: ChildProcess;
+  port: number;
+}
+
+/** What one slice of a phase measured on one server. */
+interface Slice {
+  runs: RunResult[];
+  cpuMs: number;
+}
+
 /** Full load: {@link CONNECTIONS} connections, each sending its next request as soon as the answer arrives. */
-async function fullLoad(port: number, body: Buffer, seconds: number): Promise<Figures> {
-  return figures([await run(port, body, seconds, CONNECTIONS)], seconds);
+async function fullLoad(server: Served, body: Buffer, seconds: number): Promise<Slice> {
+  const before = cpuMs(server.child.pid);
+  const result = await run(server.port, body, seconds, CONNECTIONS);
+  return { runs: [result], cpuMs: cpuMs(server.child.pid) - before };
+}
+
+/**
+ * Run `load` on every server for `seconds` in all, as {@link ROUNDS} slices taken in turn (A B C D A B C D), and
+ * put each server's slices together.
+ */
+async function interleaved(servers: readonly Served[], seconds: number, load: (server: Served, seconds: number) => Promise<Slice>): Promise<Figures[]> {
+  const slices: Slice[][] = servers.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, server] of servers.entries()) slices[i]?.push(await load(server, seconds / ROUNDS));
+  }
+  return slices.map((list) =>
+    figures(
+      list.flatMap((x) => x.runs),
+      seconds,
+      list.reduce((a, x) => a + x.cpuMs, 0),
+    ),
+  );
 }
 
 /**
@@ -175,20 +243,21 @@ async function fullLoad(port: number, body: Buffer, seconds: number): Promise<Fi
  * connection (each `overallRate` = rate / connections) is started 1/connections of a second after the previous one,
  * which spreads the requests over the second.
  */
-async function pacedLoad(port: number, body: Buffer, seconds: number, rate: number): Promise<Figures> {
+async function pacedLoad(server: Served, body: Buffer, seconds: number, rate: number): Promise<Slice> {
   const share = rate / CONNECTIONS;
   const step = 1000 / CONNECTIONS;
+  const before = cpuMs(server.child.pid);
   const runs = await Promise.all(
     Array.from({ length: CONNECTIONS }, (_, i) =>
       new Promise<RunResult>((resolve, reject) => {
-        setTimeout(() => void run(port, body, seconds, 1, share).then(resolve, reject), i * step);
+        setTimeout(() => void run(server.port, body, seconds, 1, share).then(resolve, reject), i * step);
       }),
     ),
   );
-  return figures(runs, seconds);
+  return { runs, cpuMs: cpuMs(server.child.pid) - before };
 }
 
-function start(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+function start(args: string[]): Promise<Served> {
   return new Promise((resolve, reject) => {
     const child = fork(SELF, args, { execArgv: process.execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const timer = setTimeout(() => reject(new Error(`server ${args.join(' ')} did not start`)), 20_000);
@@ -254,10 +323,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'flyte-secrets-bench-'));
   const children: ChildProcess[] = [];
   const hardStop = setTimeout(() => {
-    process.stderr.write('bench: over 90 s, stopping\n');
+    process.stderr.write('bench: over 120 s, stopping\n');
     for (const c of children) c.kill('SIGKILL');
     process.exit(1);
-  }, 90_000);
+  }, 120_000);
   hardStop.unref();
   try {
     const certDir = join(dir, 'certs');
@@ -279,34 +348,38 @@ async function main(): Promise<void> {
     const fixed = await start(['--serve', 'webhook-precomputed', certDir, bodyFile]);
     children.push(fixed.child);
     if (!(await postOnce(fixed.port, body, bundle.caCert)).equals(answer)) throw new Error('the precomputed webhook answers differently');
+    const floor = await start(['--serve', 'floor', certDir, answerFile]);
+    children.push(floor.child);
+    for (const s of [baseline, floor]) if (!(await postOnce(s.port, body, bundle.caCert)).equals(answer)) throw new Error('a baseline answers differently');
 
     process.stdout.write(`request ${body.length} B (pod with 3 Azure secrets), answer ${answer.length} B; ${CONNECTIONS} connections\n`);
-    for (const s of [webhook, baseline, fixed]) await fullLoad(s.port, body, WARMUP_SECONDS);
-    const fullWebhook = await fullLoad(webhook.port, body, FULL_SECONDS);
-    const fullBaseline = await fullLoad(baseline.port, body, FULL_SECONDS);
-    const fullFixed = await fullLoad(fixed.port, body, FULL_SECONDS);
-    const pacedWebhook = await pacedLoad(webhook.port, body, PACED_SECONDS, PACED_RATE);
-    const pacedBaseline = await pacedLoad(baseline.port, body, PACED_SECONDS, PACED_RATE);
-    const pacedFixed = await pacedLoad(fixed.port, body, PACED_SECONDS, PACED_RATE);
+    for (const s of [webhook, baseline, fixed, floor]) await fullLoad(s, body, WARMUP_SECONDS);
+    const servers = [webhook, baseline, fixed, floor];
+    const [fullWebhook, fullBaseline, fullFixed, fullFloor] = (await interleaved(servers, FULL_SECONDS, (s, secs) => fullLoad(s, body, secs))) as [Figures, Figures, Figures, Figures];
+    const [pacedWebhook, pacedBaseline, pacedFixed, pacedFloor] = (await interleaved(servers, PACED_SECONDS, (s, secs) => pacedLoad(s, body, secs, PACED_RATE))) as [Figures, Figures, Figures, Figures];
 
     const throughputRatio = fullWebhook.rps / fullBaseline.rps;
     const p99Ratio = pacedWebhook.p99ms / pacedBaseline.p99ms;
     const row = (name: string, f: Figures, g: Figures): string =>
-      `${name.padEnd(9)} | ${f.rps.toFixed(0).padStart(8)} | ${f.p99ms.toFixed(2).padStart(8)} | ${f.failures.toString().padStart(5)} | ${g.rps.toFixed(0).padStart(8)} | ${g.p99ms.toFixed(2).padStart(8)} | ${g.meanMs.toFixed(2).padStart(8)} | ${g.failures.toString().padStart(5)}`;
+      `${name.padEnd(9)} | ${f.rps.toFixed(0).padStart(8)} | ${f.p99ms.toFixed(2).padStart(8)} | ${f.cpuUsPerRequest.toFixed(0).padStart(6)} | ${f.failures.toString().padStart(5)} | ${g.rps.toFixed(0).padStart(8)} | ${g.p99ms.toFixed(2).padStart(8)} | ${g.meanMs.toFixed(2).padStart(8)} | ${g.cpuUsPerRequest.toFixed(0).padStart(6)} | ${g.failures.toString().padStart(5)}`;
     process.stdout.write(
       [
         '',
-        `          | full load (${FULL_SECONDS} s)               | paced ${PACED_RATE} req/s (${PACED_SECONDS} s)`,
-        'server    |    req/s |  p99 ms | fails |    req/s |  p99 ms |  mean ms | fails',
-        '----------|----------|---------|-------|----------|---------|----------|------',
+        `          | full load (${FULL_SECONDS} s)                        | paced ${PACED_RATE} req/s (${PACED_SECONDS} s)`,
+        'server    |    req/s |  p99 ms | CPU µs | fails |    req/s |  p99 ms |  mean ms | CPU µs | fails',
+        '----------|----------|---------|--------|-------|----------|---------|----------|--------|------',
         row('webhook', fullWebhook, pacedWebhook),
         row('baseline', fullBaseline, pacedBaseline),
         row('server*', fullFixed, pacedFixed),
+        row('floor', fullFloor, pacedFloor),
         '',
-        '* diagnostic: the webhook with its mutation computed once (server, TLS, handler, codec, metrics only)',
+        'CPU µs: server CPU time (user + system) per request',
+        '* diagnostic: the webhook with its mutation computed once (server, TLS, handler, codec, metrics, logging only)',
+        'floor: diagnostic, the baseline plus JSON.parse of the review and JSON.stringify of the answer (what no webhook can skip)',
         `throughput ratio (webhook/baseline, full load): ${throughputRatio.toFixed(2)}  (goal >= 0.8: ${throughputRatio >= 0.8 ? 'met' : 'NOT met'})`,
         `p99 ratio (webhook/baseline, ${PACED_RATE} req/s):      ${p99Ratio.toFixed(2)}  (goal <= 1.5: ${p99Ratio <= 1.5 ? 'met' : 'NOT met'})`,
         `server* ratios: throughput ${(fullFixed.rps / fullBaseline.rps).toFixed(2)}, p99 ${(pacedFixed.p99ms / pacedBaseline.p99ms).toFixed(2)}`,
+        `floor ratios:   throughput ${(fullFloor.rps / fullBaseline.rps).toFixed(2)}, p99 ${(pacedFloor.p99ms / pacedBaseline.p99ms).toFixed(2)}`,
         '',
       ].join('\n'),
     );
@@ -316,8 +389,8 @@ async function main(): Promise<void> {
         connections: CONNECTIONS,
         requestBytes: body.length,
         answerBytes: answer.length,
-        full: { seconds: FULL_SECONDS, webhook: fullWebhook, baseline: fullBaseline, serverOnly: fullFixed, throughputRatio: Number(throughputRatio.toFixed(3)), serverOnlyRatio: Number((fullFixed.rps / fullBaseline.rps).toFixed(3)), goal: 0.8 },
-        paced: { seconds: PACED_SECONDS, rate: PACED_RATE, webhook: pacedWebhook, baseline: pacedBaseline, serverOnly: pacedFixed, p99Ratio: Number(p99Ratio.toFixed(3)), serverOnlyRatio: Number((pacedFixed.p99ms / pacedBaseline.p99ms).toFixed(3)), goal: 1.5 },
+        full: { seconds: FULL_SECONDS, webhook: fullWebhook, baseline: fullBaseline, serverOnly: fullFixed, floor: fullFloor, throughputRatio: Number(throughputRatio.toFixed(3)), serverOnlyRatio: Number((fullFixed.rps / fullBaseline.rps).toFixed(3)), floorRatio: Number((fullFloor.rps / fullBaseline.rps).toFixed(3)), goal: 0.8 },
+        paced: { seconds: PACED_SECONDS, rate: PACED_RATE, webhook: pacedWebhook, baseline: pacedBaseline, serverOnly: pacedFixed, floor: pacedFloor, p99Ratio: Number(p99Ratio.toFixed(3)), serverOnlyRatio: Number((pacedFixed.p99ms / pacedBaseline.p99ms).toFixed(3)), floorRatio: Number((pacedFloor.p99ms / pacedBaseline.p99ms).toFixed(3)), goal: 1.5 },
       })}\n`,
     );
   } finally {
@@ -329,7 +402,7 @@ async function main(): Promise<void> {
 const role = process.argv.indexOf('--serve');
 if (role !== -1) {
   const [kind, certDir, file] = process.argv.slice(role + 1);
-  const run = kind === 'baseline' ? serveBaseline(certDir ?? '', file ?? '') : serveWebhook(certDir ?? '', file ?? '', kind === 'webhook-precomputed');
+  const run = kind === 'baseline' || kind === 'floor' ? serveBaseline(certDir ?? '', file ?? '', kind === 'floor') : serveWebhook(certDir ?? '', file ?? '', kind === 'webhook-precomputed');
   run.catch((err: unknown) => {
     process.stderr.write(`bench server failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);

@@ -84,11 +84,14 @@ export function isValidKeyVaultSecretVersion(version: string): boolean {
   return VERSION.test(version);
 }
 
-/** Index of the first whitespace or control character, or -1. */
+const SPACE = /\s/;
+
+/** Index of the first whitespace (JS `\s`) or control character, or -1. ASCII is checked by code, the rest by `\s`. */
 function firstSpaceOrControl(s: string): number {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f || /\s/.test(s[i] ?? '')) return i;
+    if (c <= 0x20 || c === 0x7f) return i;
+    if (c >= 0x80 && SPACE.test(s[i]!)) return i;
   }
   return -1;
 }
@@ -97,7 +100,9 @@ function quote(s: string): string {
   return JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
 }
 
-function normaliseSuffixes(extra: readonly string[] | undefined): string[] {
+const NO_SUFFIXES: readonly string[] = [];
+
+function normaliseSuffixes(extra: readonly string[] | undefined): readonly string[] {
   const out: string[] = [];
   for (const raw of extra ?? []) {
     const s = raw.trim().toLowerCase().replace(/^\./, '').replace(/\.$/, '');
@@ -127,7 +132,7 @@ function normaliseSuffixes(extra: readonly string[] | undefined): string[] {
  * ```
  */
 export function parseKeyVaultSecretUri(text: string, options: ParseKeyVaultSecretUriOptions = {}): KeyVaultSecretRef {
-  const extra = normaliseSuffixes(options.extraDnsSuffixes);
+  const extra = options.extraDnsSuffixes === undefined || options.extraDnsSuffixes.length === 0 ? NO_SUFFIXES : normaliseSuffixes(options.extraDnsSuffixes);
   const fail = (what: string): FlyteSecretsError =>
     new FlyteSecretsError('InvalidKeyVaultUri', `invalid Key Vault secret URI ${quote(text)}: ${what}; ${EXAMPLE}`);
 
@@ -181,11 +186,13 @@ export function parseKeyVaultSecretUri(text: string, options: ParseKeyVaultSecre
     if (!/^[a-z0-9.-]+$/.test(host)) {
       throw fail(`the host ${quote(host)} contains characters a DNS name cannot hold (allowed: a-z 0-9 . -)`);
     }
-    const suffixes = [...KEY_VAULT_DNS_SUFFIXES, ...extra];
+    const suffixes = extra.length === 0 ? KEY_VAULT_DNS_SUFFIXES : [...KEY_VAULT_DNS_SUFFIXES, ...extra];
     let badVault: string | undefined;
     let matched: string | undefined;
     for (const suffix of suffixes) {
-      if (!host.endsWith(`.${suffix}`)) continue;
+      // host ends with "." + suffix
+      const dot = host.length - suffix.length - 1;
+      if (dot < 0 || host.charCodeAt(dot) !== 0x2e || !host.endsWith(suffix)) continue;
       const vault = host.slice(0, host.length - suffix.length - 1);
       if (vault.includes('.') || !isValidKeyVaultVaultName(vault)) {
         badVault ??= vault;

@@ -14,8 +14,8 @@ import type { Config } from '../config/schema.js';
 import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
-import { injected, refused, type InjectOutcome, type SecretInjector } from './injector.js';
-import { clonePod, controlCharProblem, injectSidecar, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { editablePod, controlCharProblem, injectSidecar, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
 
 /** Name of the shared volume. */
 export const AWS_VOLUME_NAME = 'aws-secret-vol';
@@ -35,13 +35,15 @@ export const AWS_SIDECAR_MOUNT_PATH = '/tmp';
  */
 export function createAwsInjector(config: Config): SecretInjector {
   const cfg = config.webhook.awsSecretManager;
-  function injectAws(secret: Secret, pod: Pod): InjectOutcome {
+  // Per-config constants, computed once (injectSidecar copies them into each pod).
+  const resources = toResources(cfg.resources);
+  function injectAws(secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome {
     if (secret.group === '' || secret.key === '') {
-      return refused(`AWS Secrets Webhook require both key and group to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
+      return notMine(`AWS Secrets Webhook require both key and group to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
     }
     if (secret.mountRequirement !== MountRequirement.ANY && secret.mountRequirement !== MountRequirement.FILE) {
       const p = unrecognizedMountRequirement(secret);
-      return refused(p.reason, p.code);
+      return notMine(p.reason, p.code);
     }
     for (const [field, value] of [['group', secret.group], ['key', secret.key]] as const) {
       const p = controlCharProblem('AWS', field, value);
@@ -50,27 +52,27 @@ export function createAwsInjector(config: Config): SecretInjector {
     const file = secretPath('AWS', [goToLower(secret.group), goToLower(secret.key)]);
     if ('problem' in file) return refused(file.problem.reason, file.problem.code);
     const arn = `${secret.group.replace(/:+$/, '')}:${secret.key.replace(/^:+/, '')}`;
-    const out = clonePod(pod);
+    const out = editablePod(pod);
     const problem = injectSidecar(out, {
       manager: 'AWS',
       volumeName: AWS_VOLUME_NAME,
       namePrefix: AWS_CONTAINER_PREFIX,
       image: cfg.sidecarImage,
-      resources: toResources(cfg.resources),
+      resources,
       env: [
         { name: 'SECRET_ARN', value: arn },
         { name: 'SECRET_FILENAME', value: file.path.slice(SECRETS_MOUNT_ROOT.length) },
       ],
       ownMountPath: AWS_SIDECAR_MOUNT_PATH,
       pathEnv: 'SECRET_FILENAME',
-    });
+    }, ctx);
     if (problem !== undefined) return refused(problem.reason, problem.code);
     return injected(out);
   }
   return {
     type: 'AWS',
-    inject(secret, pod): Promise<InjectOutcome> {
-      return Promise.resolve(injectAws(secret, pod));
+    inject(secret, pod, ctx): Promise<InjectOutcome> {
+      return Promise.resolve(injectAws(secret, pod, ctx));
     },
   };
 }

@@ -22,8 +22,8 @@ import { errorMessage, isFlyteSecretsError } from '../errors.js';
 import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
-import { injected, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
-import { allContainers, clonePod, controlCharProblem, injectSidecar, quote, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { allContainers, editablePod, controlCharProblem, injectSidecar, quote, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
 
 /** Name of the shared volume. */
 export const AZURE_VOLUME_NAME = 'azure-secret-vol';
@@ -111,31 +111,37 @@ function hasWorkloadIdentity(pod: Pod): boolean {
 export function createAzureInjector(config: Config): SecretInjector {
   const cfg = config.webhook.azureSecretManager;
   const ext = config.flyteSecrets.azure;
+  // Per-config constants, computed once (injectSidecar copies them into each pod).
+  const resources = toResources(cfg.resources);
+  const command = ['sh', '-ec', AZURE_SCRIPT];
   function injectAzure(secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome {
     if (secret.group === '') {
-      return refused(`azure Secrets Webhook require both group and group version to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
+      return notMine(`azure Secrets Webhook require both group and group version to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
     }
     if (secret.mountRequirement !== MountRequirement.ANY && secret.mountRequirement !== MountRequirement.FILE) {
       const p = unrecognizedMountRequirement(secret);
-      return refused(p.reason, p.code);
+      return notMine(p.reason, p.code);
     }
     const target = azureSecretTarget(secret, ext.extraVaultDnsSuffixes);
-    if (!('id' in target)) return refused(target.reason, target.code);
-    const out = clonePod(pod);
+    if (!('id' in target)) {
+      // A group that does not even look like a URL is some other manager's (a K8s Secret name, an ARN…).
+      return target.code === 'InvalidKeyVaultUri' && !/^https?:\/\//i.test(secret.group) ? notMine(target.reason, target.code) : refused(target.reason, target.code);
+    }
+    const out = editablePod(pod);
     const problem = injectSidecar(out, {
       manager: 'Azure',
       volumeName: AZURE_VOLUME_NAME,
       namePrefix: AZURE_CONTAINER_PREFIX,
       image: cfg.sidecarImage,
-      resources: toResources(cfg.resources),
-      command: ['sh', '-ec', AZURE_SCRIPT],
+      resources,
+      command,
       env: [
         { name: 'FLYTE_SECRET_ID', value: target.id },
         { name: 'FLYTE_SECRET_PATH', value: target.path },
       ],
       ownMountPath: SECRETS_MOUNT_ROOT,
       pathEnv: 'FLYTE_SECRET_PATH',
-    });
+    }, ctx);
     if (problem !== undefined) return refused(problem.reason, problem.code);
     if (ext.warnWithoutWorkloadIdentity && !hasWorkloadIdentity(out) && !ctx.warnings.includes(AZURE_NO_WORKLOAD_IDENTITY_WARNING)) {
       ctx.warnings.push(AZURE_NO_WORKLOAD_IDENTITY_WARNING);

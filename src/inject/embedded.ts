@@ -37,10 +37,9 @@ import { imagePullSecretName, scopeCascade, type FlyteSecretId } from '../secret
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { ENV_SECRETS_ENV_PREFIX, SECRETS_MOUNT_ROOT, envVarName, secretFilePath } from '../secret/paths.js';
 import type { SecretValue } from '../secret/value.js';
-import { injected, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
 import {
   allContainers,
-  appendEnvVars,
   appendVolumeIfNotExists,
   appendVolumeMounts,
   clonePod,
@@ -49,6 +48,8 @@ import {
   fileModeEnvVars,
   memoryVolume,
   quote,
+  receivingContainers,
+  setSharedEnv,
   specOf,
   toResources,
   unrecognizedMountRequirement,
@@ -255,11 +256,11 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
   }
 
   async function inject(secret: Secret, pod: Pod, ctx: InjectContext): Promise<InjectOutcome> {
-    if (secret.key === '') return refused(`EmbeddedSecretManager requires key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
+    if (secret.key === '') return notMine(`EmbeddedSecretManager requires key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
     const mount = secret.mountRequirement;
     if (mount !== MountRequirement.ANY && mount !== MountRequirement.ENV_VAR && mount !== MountRequirement.FILE) {
       const p = unrecognizedMountRequirement(secret);
-      return refused(p.reason, p.code);
+      return notMine(p.reason, p.code);
     }
     const labels = pod.metadata?.labels ?? {};
     for (const label of SCOPE_LABELS) {
@@ -310,16 +311,20 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
 
     const out = clonePod(pod);
     if (asFile) {
-      injectFile(out, secret, value.bytes(), filePath);
+      injectFile(out, secret, value.bytes(), filePath, ctx);
     } else {
       const text = value.text();
       if (text === undefined) {
         return refused(`secret "${secret.key}" is attempted to be mounted as an environment variable, but has a binary value that is not a valid UTF-8 string; mount as a file instead`, 'InvalidSecret');
       }
-      appendEnvVars(allContainers(out), [
-        { name: ENV_SECRETS_ENV_PREFIX, value: prefix },
-        { name: envName, value: text },
-      ]);
+      setSharedEnv(
+        out,
+        [
+          { name: ENV_SECRETS_ENV_PREFIX, value: prefix },
+          { name: envName, value: text },
+        ],
+        ctx,
+      );
     }
 
     if (embeddedConfig.imagePullSecrets.enabled && options.imagePull !== undefined) {
@@ -335,7 +340,7 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     return injected(out);
   }
 
-  function injectFile(pod: Pod, secret: Secret, bytes: Uint8Array, filePath: string): void {
+  function injectFile(pod: Pod, secret: Secret, bytes: Uint8Array, filePath: string, ctx: InjectContext): void {
     const spec = specOf(pod);
     const name = embeddedConfig.fileMountInitContainer.containerName;
     const inits = spec.initContainers ?? [];
@@ -352,10 +357,10 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     init.command = ['sh', '-c', FILE_MOUNT_SCRIPT];
     setSecretsLine(init, secret.key, secretsLine(secret.key, bytes));
     appendVolumeIfNotExists(pod, memoryVolume(EMBEDDED_VOLUME_NAME));
-    appendVolumeMounts(allContainers(pod), { name: EMBEDDED_VOLUME_NAME, readOnly: true, mountPath: SECRETS_MOUNT_ROOT });
+    appendVolumeMounts(receivingContainers(pod, ctx), { name: EMBEDDED_VOLUME_NAME, readOnly: true, mountPath: SECRETS_MOUNT_ROOT });
     const vars: EnvVar[] = fileModeEnvVars();
     if (secret.envVar !== '') vars.push({ name: secret.envVar, value: filePath });
-    appendEnvVars(allContainers(pod), vars);
+    setSharedEnv(pod, vars, ctx);
   }
 
   return {

@@ -15,8 +15,8 @@ import type { Config } from '../config/schema.js';
 import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
-import { injected, refused, type InjectOutcome, type SecretInjector } from './injector.js';
-import { clonePod, injectSidecar, quote, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { editablePod, injectSidecar, quote, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
 
 /** Name of the shared volume. */
 export const GCP_VOLUME_NAME = 'gcp-secret-vol';
@@ -52,16 +52,19 @@ function isGcpSecretName(group: string): boolean {
  */
 export function createGcpInjector(config: Config): SecretInjector {
   const cfg = config.webhook.gcpSecretManager;
-  function injectGcp(secret: Secret, pod: Pod): InjectOutcome {
+  // Per-config constants, computed once (injectSidecar copies them into each pod).
+  const resources = toResources(cfg.resources);
+  const command = ['sh', '-ec', GCP_SCRIPT];
+  function injectGcp(secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome {
     if (secret.group === '' || secret.groupVersion === '') {
-      return refused(`GCP Secrets Webhook require both group and group version to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
+      return notMine(`GCP Secrets Webhook require both group and group version to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
     }
     if (secret.mountRequirement !== MountRequirement.ANY && secret.mountRequirement !== MountRequirement.FILE) {
       const p = unrecognizedMountRequirement(secret);
-      return refused(p.reason, p.code);
+      return notMine(p.reason, p.code);
     }
     if (!isGcpSecretName(secret.group)) {
-      return refused(
+      return notMine(
         `GCP: the secret's group ${quote(secret.group)} is not a GCP secret name (letters, digits, "_" and "-", not starting with "-") or resource name (projects/<project>/secrets/<name>)`,
         'InvalidInput',
       );
@@ -71,14 +74,14 @@ export function createGcpInjector(config: Config): SecretInjector {
     }
     const file = secretPath('GCP', [goToLower(secret.group), goToLower(secret.groupVersion)]);
     if ('problem' in file) return refused(file.problem.reason, file.problem.code);
-    const out = clonePod(pod);
+    const out = editablePod(pod);
     const problem = injectSidecar(out, {
       manager: 'GCP',
       volumeName: GCP_VOLUME_NAME,
       namePrefix: GCP_CONTAINER_PREFIX,
       image: cfg.sidecarImage,
-      resources: toResources(cfg.resources),
-      command: ['sh', '-ec', GCP_SCRIPT],
+      resources,
+      command,
       env: [
         { name: 'FLYTE_SECRET_NAME', value: secret.group },
         { name: 'FLYTE_SECRET_VERSION', value: secret.groupVersion },
@@ -86,14 +89,14 @@ export function createGcpInjector(config: Config): SecretInjector {
       ],
       ownMountPath: SECRETS_MOUNT_ROOT,
       pathEnv: 'FLYTE_SECRET_PATH',
-    });
+    }, ctx);
     if (problem !== undefined) return refused(problem.reason, problem.code);
     return injected(out);
   }
   return {
     type: 'GCP',
-    inject(secret, pod): Promise<InjectOutcome> {
-      return Promise.resolve(injectGcp(secret, pod));
+    inject(secret, pod, ctx): Promise<InjectOutcome> {
+      return Promise.resolve(injectGcp(secret, pod, ctx));
     },
   };
 }

@@ -15,8 +15,8 @@ import type { Config } from '../config/schema.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { secretToString } from '../secret/annotations.js';
 import { cleanPath, ENV_SECRETS_ENV_PREFIX, envVarName, goToUpper } from '../secret/paths.js';
-import { injected, refused, type InjectOutcome, type SecretInjector } from './injector.js';
-import { allContainers, appendEnvVars, clonePod, envVarNameProblem, unrecognizedMountRequirement } from './pod-edit.js';
+import { injected, notMine, refused, refusedLazily, type InjectOutcome, type SecretInjector } from './injector.js';
+import { editablePod, envVarNameProblem, setSharedEnv, unrecognizedMountRequirement } from './pod-edit.js';
 
 /** Where the Global provider looks secrets up (the webhook's own environment and file system, injected). */
 export interface GlobalProviderDeps {
@@ -41,13 +41,14 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
   const dir = cleanPath(config.secrets['secrets-prefix']);
   const podPrefix = config.webhook.secretEnvVarPrefix;
 
-  async function lookUp(secret: Secret): Promise<{ value: string } | { reason: string; code: 'SecretNotFound' | 'InvalidSecret' | 'InvalidPath' }> {
+  async function lookUp(secret: Secret): Promise<{ value: string } | InjectOutcome> {
     const { group, key } = secret;
-    if (group === '' || key === '') return { reason: `both key and group are required parameters. Secret: [${secretToString(secret)}]`, code: 'InvalidSecret' };
+    // The usual case for a secret of another manager: the reason is only written if no manager delivers it.
+    if (group === '' || key === '') return refusedLazily(() => `both key and group are required parameters. Secret: [${secretToString(secret)}]`, 'InvalidSecret', { notMine: true });
     const envName = `${envPrefix}${goToUpper(group)}_${goToUpper(key)}`;
     const filePath = cleanPath(`${dir}/${group}/${key}`);
     if (!filePath.startsWith(dir === '/' ? '/' : `${dir}/`)) {
-      return { reason: `the Global secret file ${JSON.stringify(filePath)} would be outside ${dir} (secrets.secrets-prefix); remove ".." from the secret's group and key`, code: 'InvalidPath' };
+      return refused(`the Global secret file ${JSON.stringify(filePath)} would be outside ${dir} (secrets.secrets-prefix); remove ".." from the secret's group and key`, 'InvalidPath');
     }
     const fromEnv = Object.prototype.hasOwnProperty.call(deps.env, envName) ? deps.env[envName] : undefined;
     if (fromEnv !== undefined) return { value: fromEnv };
@@ -55,20 +56,20 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
     try {
       bytes = await deps.readFile(filePath);
     } catch {
-      return { reason: `secrets not found - Env [${envName}], file [${filePath}]`, code: 'SecretNotFound' };
+      return notMine(`secrets not found - Env [${envName}], file [${filePath}]`, 'SecretNotFound');
     }
     try {
       return { value: utf8.decode(bytes) };
     } catch {
-      return { reason: `the Global secret in file [${filePath}] is not UTF-8 text and cannot be put in an environment variable`, code: 'InvalidSecret' };
+      return refused(`the Global secret in file [${filePath}] is not UTF-8 text and cannot be put in an environment variable`, 'InvalidSecret');
     }
   }
 
   return {
     type: 'Global',
-    async inject(secret, pod): Promise<InjectOutcome> {
+    async inject(secret, pod, ctx): Promise<InjectOutcome> {
       const found = await lookUp(secret);
-      if (!('value' in found)) return refused(found.reason, found.code);
+      if (!('value' in found)) return found;
       switch (secret.mountRequirement) {
         case MountRequirement.ANY:
         case MountRequirement.ENV_VAR:
@@ -77,17 +78,21 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
           return refused(`global secrets can only be injected as environment variables [${secret.group}/${secret.key}]`, 'InjectionRefused');
         default: {
           const p = unrecognizedMountRequirement(secret);
-          return refused(p.reason, p.code);
+          return notMine(p.reason, p.code);
         }
       }
       const name = envVarName(podPrefix, secret.group, secret.key);
       const bad = envVarNameProblem('Global', name, 'the secret');
       if (bad !== undefined) return refused(bad.reason, bad.code);
-      const out = clonePod(pod);
-      appendEnvVars(allContainers(out), [
-        { name: ENV_SECRETS_ENV_PREFIX, value: podPrefix },
-        { name, value: found.value },
-      ]);
+      const out = editablePod(pod);
+      setSharedEnv(
+        out,
+        [
+          { name: ENV_SECRETS_ENV_PREFIX, value: podPrefix },
+          { name, value: found.value },
+        ],
+        ctx,
+      );
       return injected(out);
     },
   };

@@ -11,7 +11,7 @@
  *
  * @module
  */
-export { injected, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+export { injected, notMine, refused, refusedLazily, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
 export {
   allContainers,
   appendEnvVars,
@@ -19,15 +19,20 @@ export {
   appendVolumeMounts,
   clonePod,
   controlCharProblem,
+  copyJson,
+  editablePod,
   envValue,
   envVarNameProblem,
   fileModeEnvVars,
   injectSidecar,
   memoryVolume,
   pathsOverlap,
+  injectedInitContainers,
   quote,
+  receivingContainers,
   sameEnvVar,
   secretPath,
+  setSharedEnv,
   specOf,
   toResources,
   unrecognizedMountRequirement,
@@ -35,7 +40,7 @@ export {
   type SidecarSpec,
 } from './pod-edit.js';
 export { createGlobalInjector, type GlobalProviderDeps } from './global.js';
-export { createK8sInjector, k8sVolumeName, MAX_VOLUME_NAME_LENGTH } from './k8s.js';
+export { createK8sInjector, isK8sSecretName, k8sSecretNameWarning, k8sVolumeName, MAX_SECRET_NAME_LENGTH, MAX_VOLUME_NAME_LENGTH } from './k8s.js';
 export { AWS_CONTAINER_PREFIX, AWS_SIDECAR_MOUNT_PATH, AWS_VOLUME_NAME, createAwsInjector } from './aws.js';
 export { createGcpInjector, GCP_CONTAINER_PREFIX, GCP_SCRIPT, GCP_VOLUME_NAME } from './gcp.js';
 export { createVaultInjector, VAULT_ANNOTATION_PREFIX, VAULT_ID_NAMESPACE, vaultSecretId, vaultTemplate } from './vault.js';

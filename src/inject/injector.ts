@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { EnvVar, Pod } from 'kubernetes-types/core/v1.js';
 import type { SecretManagerType } from '../config/schema.js';
 import type { ErrorCode } from '../errors.js';
 import type { FlyteSecretId } from '../secret/flyte-id.js';
@@ -24,13 +24,28 @@ export interface InjectContext {
   warnings: string[];
   /** True for a dry-run admission: injectors with side effects (none of the built-in ones) must skip them. */
   dryRun?: boolean;
+  /**
+   * Names of the init containers an earlier admission of this pod injected (sidecars, the Embedded file writer):
+   * they receive no mounts or env from any manager, so re-admitting a mutated pod changes nothing (the mutator sets
+   * it from the pod received; see `receivingContainers`). Absent: every container receives them, as in Flyte.
+   */
+  settledInitContainers?: ReadonlySet<string>;
+  /**
+   * Told every env var an injector sets on the pod's containers (`setSharedEnv` in pod-edit.ts calls it), including
+   * one already present with the same definition. The mutator uses it to refuse a secret that would redefine an env
+   * var an earlier secret of the pod set (two secrets with one `env_var`).
+   */
+  envSet?: (vars: readonly EnvVar[]) => void;
 }
 
 /**
  * What {@link SecretInjector.inject} answers: the new pod, or why this manager does not deliver the secret.
- * `reason` never contains a secret value; `code` is what callers branch on.
+ * `reason` never contains a secret value; `code` is what callers branch on. `notMine` marks a refusal saying only
+ * "this request is not for me" (fields this manager needs are empty, a mount requirement it does not support, a
+ * group that is not its kind of name): the mutator then takes a denial's code from a manager that did claim the
+ * secret (see `denialCode` in mutator.ts).
  */
-export type InjectOutcome = { injected: true; pod: Pod } | { injected: false; reason: string; code: ErrorCode };
+export type InjectOutcome = { injected: true; pod: Pod } | { injected: false; reason: string; code: ErrorCode; notMine?: boolean };
 
 /**
  * One secret manager (Global, K8s, AWS, GCP, Vault, Azure, Embedded).
@@ -53,6 +68,41 @@ export interface SecretInjector {
 /** A refusal outcome. */
 export function refused(reason: string, code: ErrorCode): InjectOutcome {
   return { injected: false, reason, code };
+}
+
+/**
+ * A refusal saying only that the request is not for this manager (see {@link InjectOutcome}'s `notMine`).
+ *
+ * @example
+ * ```ts
+ * if (secret.key === '') return notMine(`k8s Secrets Webhook require key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
+ * ```
+ */
+export function notMine(reason: string, code: ErrorCode): InjectOutcome {
+  return { injected: false, reason, code, notMine: true };
+}
+
+/**
+ * A refusal whose reason is written only when read (once, then kept). For a manager that refuses most requests as a
+ * matter of course (Global, first in every chain), so the sentence is not built for nothing: the mutator reads a
+ * reason only when no manager delivers the secret. Reads exactly like {@link refused} (an enumerable `reason`).
+ *
+ * @example
+ * ```ts
+ * return refusedLazily(() => `… Secret: [${secretToString(secret)}]`, 'InvalidSecret');
+ * ```
+ */
+export function refusedLazily(reason: () => string, code: ErrorCode, options: { notMine?: boolean } = {}): InjectOutcome {
+  let text: string | undefined;
+  return {
+    injected: false,
+    get reason(): string {
+      text ??= reason();
+      return text;
+    },
+    code,
+    ...(options.notMine === true ? { notMine: true } : {}),
+  };
 }
 
 /** A success outcome. */

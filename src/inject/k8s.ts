@@ -8,7 +8,10 @@
  *
  * Better than Flyte: the md5 fallback is local (the caller's Secret is not changed); two versions of one group share
  * one volume and one mount (a valid pod); a volume name longer than 63 characters is replaced by a hashed name; an
- * item already present is not added twice; keys Kubernetes would refuse are refused with a clear message.
+ * item already present is not added twice; keys Kubernetes would refuse are refused with a clear message, and so is a
+ * group that cannot be a Secret name (a Key Vault URI or an ARN that reached K8s down the chain, for instance), for
+ * the file volume and the env `secretKeyRef` alike; upper-case letters only get an admission warning (Flyte's vectors
+ * use `grOUP`).
  *
  * @module
  */
@@ -20,12 +23,13 @@ import { encodeFlyteBase32 } from '../secret/base32.js';
 import { md5Hex } from '../secret/flyte-id.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { ENV_SECRETS_ENV_PREFIX, envVarName, goToLower } from '../secret/paths.js';
-import { injected, refused, type InjectOutcome, type SecretInjector } from './injector.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
 import {
   allContainers,
-  appendEnvVars,
+  receivingContainers,
+  setSharedEnv,
   appendVolumeMounts,
-  clonePod,
+  editablePod,
   controlCharProblem,
   envVarNameProblem,
   fileModeEnvVars,
@@ -56,9 +60,43 @@ export function k8sVolumeName(group: string, groupVersion: string): string {
   return `flyte-secret-${createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 40)}`;
 }
 
+/** Longest Secret name Kubernetes accepts (a DNS-1123 subdomain). */
+export const MAX_SECRET_NAME_LENGTH = 253;
+
+const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i;
+
+/**
+ * True when `name` can be the name of a Kubernetes Secret: an RFC 1123 subdomain (letters, digits, `-` and `.`,
+ * dot-separated parts starting and ending with a letter or digit, at most 253 characters). Upper-case letters are
+ * let through, as in Flyte's own vectors (`grOUP`), although the API server refuses them ({@link k8sSecretNameWarning}).
+ *
+ * @example
+ * ```ts
+ * isK8sSecretName('db-creds') // true
+ * isK8sSecretName('https://v.vault.azure.net/secrets/db') // false
+ * ```
+ */
+export function isK8sSecretName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_SECRET_NAME_LENGTH && SUBDOMAIN.test(name);
+}
+
+/** The admission warning for a Secret name with upper-case letters (the API server refuses such a pod). */
+export function k8sSecretNameWarning(name: string): string {
+  return `K8s: the Secret name ${quote(name)} has upper-case letters, which Kubernetes does not allow in a Secret name, so the API server will refuse this pod; use the Secret's (lower-case) name as the group`;
+}
+
 /** Kubernetes' rule for a key of a Secret (`IsConfigMapKey`). */
 function isSecretKey(key: string): boolean {
   return key.length > 0 && key.length <= 253 && /^[-._a-zA-Z0-9]+$/.test(key) && key !== '.' && !key.startsWith('..');
+}
+
+/** A refusal when `group` cannot be the name of the Secret that the volume or the `secretKeyRef` points at. */
+function secretNameProblem(group: string): InjectOutcome | undefined {
+  if (isK8sSecretName(group)) return undefined;
+  return notMine(
+    `K8s: the secret's group ${quote(group)} cannot be the name of a Kubernetes Secret (lower-case letters, digits, "-" and ".", each dot-separated part starting and ending with a letter or digit, at most ${MAX_SECRET_NAME_LENGTH} characters), so the API server would refuse the pod; use the name of a Secret in the pod's namespace`,
+    'InvalidInput',
+  );
 }
 
 function checkFields(secret: Secret, group: string): Problem | undefined {
@@ -88,12 +126,14 @@ function checkFields(secret: Secret, group: string): Problem | undefined {
 export function createK8sInjector(config: Config): SecretInjector {
   const prefix = config.webhook.secretEnvVarPrefix;
 
-  function injectFile(secret: Secret, group: string, pod: Pod): InjectOutcome {
+  function injectFile(secret: Secret, group: string, pod: Pod, ctx: InjectContext): InjectOutcome {
     const dir = secretPath('K8s', [goToLower(group)]);
     if ('problem' in dir) return refused(dir.problem.reason, dir.problem.code);
     const file = secretPath('K8s', [goToLower(group), goToLower(secret.key)]);
     if ('problem' in file) return refused(file.problem.reason, file.problem.code);
-    const out = clonePod(pod);
+    const badName = secretNameProblem(group);
+    if (badName !== undefined) return badName;
+    const out = editablePod(pod);
     const spec = specOf(out);
     const volumes = spec.volumes ?? [];
     const wanted = k8sVolumeName(group, secret.groupVersion);
@@ -108,7 +148,11 @@ export function createK8sInjector(config: Config): SecretInjector {
       if (samePath !== undefined && samePath.key !== item.key) {
         return refused(`K8s: keys ${quote(samePath.key)} and ${quote(item.key)} of Secret ${quote(group)} would both be written at ${file.path}; request only one of them as a file`, 'InjectionRefused');
       }
-      if (samePath === undefined) ours.secret.items = [...items, item];
+      if (samePath === undefined) {
+        // Copy-on-write: the volume is shared with the input pod (editablePod), so it is replaced, not edited.
+        const edited: Volume = { ...ours, secret: { ...ours.secret, items: [...items, item] } };
+        spec.volumes = volumes.map((v) => (v === ours ? edited : v));
+      }
     } else {
       if (volumes.some((v) => v.name === wanted)) {
         return refused(`K8s: the pod already has a volume named ${quote(wanted)} that is not Secret ${quote(group)}; rename that volume`, 'InjectionRefused');
@@ -116,14 +160,16 @@ export function createK8sInjector(config: Config): SecretInjector {
       volumeName = wanted;
       spec.volumes = [...volumes, { name: wanted, secret: { secretName: group, items: [item], optional: true } }];
     }
-    appendVolumeMounts(allContainers(out), { name: volumeName, readOnly: true, mountPath: dir.path });
+    appendVolumeMounts(receivingContainers(out, ctx), { name: volumeName, readOnly: true, mountPath: dir.path });
     const env: EnvVar[] = fileModeEnvVars();
     if (secret.envVar !== '') env.push({ name: secret.envVar, value: file.path });
-    appendEnvVars(allContainers(out), env);
+    setSharedEnv(out, env, ctx);
     return injected(out);
   }
 
-  function injectEnv(secret: Secret, group: string, pod: Pod): InjectOutcome {
+  function injectEnv(secret: Secret, group: string, pod: Pod, ctx: InjectContext): InjectOutcome {
+    const badName = secretNameProblem(group);
+    if (badName !== undefined) return badName;
     const name = envVarName(prefix, group, secret.key);
     const bad = envVarNameProblem('K8s', name, 'the secret');
     if (bad !== undefined) return refused(bad.reason, bad.code);
@@ -131,29 +177,37 @@ export function createK8sInjector(config: Config): SecretInjector {
     const vars: EnvVar[] = [{ name, valueFrom }];
     if (secret.envVar !== '') vars.push({ name: secret.envVar, valueFrom });
     vars.push({ name: ENV_SECRETS_ENV_PREFIX, value: prefix });
-    const out = clonePod(pod);
-    appendEnvVars(allContainers(out), vars);
+    const out = editablePod(pod);
+    setSharedEnv(out, vars, ctx);
     return injected(out);
   }
 
   return {
     type: 'K8s',
-    inject(secret, pod): Promise<InjectOutcome> {
-      if (secret.key === '') return Promise.resolve(refused(`k8s Secrets Webhook require key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret'));
+    inject(secret, pod, ctx): Promise<InjectOutcome> {
+      if (secret.key === '') return Promise.resolve(notMine(`k8s Secrets Webhook require key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret'));
       const group = secret.group === '' ? md5Hex(secret.key) : secret.group;
       const bad = checkFields(secret, group);
       if (bad !== undefined) return Promise.resolve(refused(bad.reason, bad.code));
+      let outcome: InjectOutcome;
       switch (secret.mountRequirement) {
         case MountRequirement.ANY:
         case MountRequirement.FILE:
-          return Promise.resolve(injectFile(secret, group, pod));
+          outcome = injectFile(secret, group, pod, ctx);
+          break;
         case MountRequirement.ENV_VAR:
-          return Promise.resolve(injectEnv(secret, group, pod));
+          outcome = injectEnv(secret, group, pod, ctx);
+          break;
         default: {
           const p = unrecognizedMountRequirement(secret);
-          return Promise.resolve(refused(p.reason, p.code));
+          return Promise.resolve(notMine(p.reason, p.code));
         }
       }
+      if (outcome.injected && group !== group.toLowerCase()) {
+        const warning = k8sSecretNameWarning(group);
+        if (!ctx.warnings.includes(warning)) ctx.warnings.push(warning);
+      }
+      return Promise.resolve(outcome);
     },
   };
 }

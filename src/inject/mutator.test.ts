@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
@@ -10,7 +11,9 @@ import { podProblems } from '../../test/support/pod-schema.js';
 import { AZURE_NO_WORKLOAD_IDENTITY_WARNING } from './azure.js';
 import type { InjectContext, SecretInjector } from './injector.js';
 import { buildInjectors, createMutator, NONE_INJECTED_PREFIX, type MutationOutcome } from './mutator.js';
+import { createEmbeddedInjector } from './embedded.js';
 import { applyPatch } from './patch.js';
+import { SecretValue } from '../secret/value.js';
 
 const noFiles = (): Promise<Uint8Array> => Promise.reject(new Error('ENOENT'));
 
@@ -75,6 +78,113 @@ describe('mutator: Flyte vectors (spec §7.1)', () => {
   });
 });
 
+describe('mutator: copy-on-write injectors agree with deep-copying ones', () => {
+  const managerTypes = ['K8s', 'AWS', 'GCP', 'Vault', 'Azure'] as const;
+  const secretArb = fc.constantFrom(
+    makeSecret({ group: URI }),
+    makeSecret({ group: `${URI}/abc`, mountRequirement: MountRequirement.FILE }),
+    makeSecret({ group: 'https://other.vault.azure.net/secrets/api-key', groupVersion: 'v2' }),
+    makeSecret({ group: 'db-creds', key: 'password', mountRequirement: MountRequirement.FILE }),
+    makeSecret({ group: 'db-creds', key: 'user', mountRequirement: MountRequirement.FILE }),
+    makeSecret({ group: 'db-creds', key: 'user', mountRequirement: MountRequirement.ENV_VAR, envVar: 'DB_USER' }),
+    makeSecret({ group: 'arn:aws:secretsmanager:us-east-1:1:secret', key: 'name' }),
+    makeSecret({ group: 'TestSecret', groupVersion: '2' }),
+    makeSecret({ group: 'secret/db', key: 'pw', groupVersion: 'kv2' }),
+    makeSecret({ group: 'global', key: 'token' }),
+    makeSecret({ group: 'bad..', key: '../x', mountRequirement: MountRequirement.FILE }),
+  );
+  const specArb = fc.record({
+    init: fc.boolean(),
+    sidecar: fc.boolean(),
+    env: fc.subarray([{ name: 'FLYTE_SECRETS_DEFAULT_DIR', value: '/etc/flyte/secrets' }, { name: 'USER_VAR', value: 'x' }, { name: 'AZURE_CLIENT_ID', value: 'id' }]),
+    volume: fc.boolean(),
+  });
+  const podOf = (secrets: Secret[], s: { init: boolean; sidecar: boolean; env: { name: string; value: string }[]; volume: boolean }): Pod =>
+    taskPod(secrets, {
+      ...(s.init ? { initContainers: [{ name: 'setup', image: 'busybox', volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }] }] } : {}),
+      containers: [
+        { name: 'main', image: 'python:3.12', env: s.env, ...(s.volume ? { volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }] } : {}) },
+        ...(s.sidecar ? [{ name: 'proxy', image: 'envoy' }] : []),
+      ],
+      ...(s.volume ? { volumes: [{ name: 'scratch', emptyDir: {} }] } : {}),
+    });
+
+  it('same outcome and byte-identical patch, also on re-admission; the frozen input is untouched; the patch rebuilds the pod (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.subarray([...managerTypes], { minLength: 1 }), fc.array(secretArb, { minLength: 1, maxLength: 4 }), specArb, async (managers, secrets, shape) => {
+        const env = { FLYTE_SECRET_GLOBAL_TOKEN: 'value' };
+        const { config, mutator } = setup([...managers], env);
+        // The reference: every injector is handed a deep copy, as when each one deep-copied the pod itself.
+        const deepCopying = (inj: SecretInjector): SecretInjector => ({ type: inj.type, inject: (secret, pod, ctx) => inj.inject(secret, structuredClone(pod), ctx) });
+        const deep = new Map([...buildInjectors(config, { env, readFile: noFiles })].map(([type, inj]) => [type, deepCopying(inj)]));
+        const reference = createMutator(config, deep);
+        const pod = deepFreeze(podOf(secrets, shape));
+        const copy = structuredClone(pod);
+        const fast = await mutator.mutate(pod, opts);
+        const slow = await reference.mutate(structuredClone(pod), opts);
+        expect(pod).toEqual(copy);
+        expect(JSON.stringify(fast)).toBe(JSON.stringify(slow));
+        if (fast.kind !== 'mutated') return;
+        const admitted = applyPatch(pod, fast.patch);
+        expect(admitted).toEqual(JSON.parse(JSON.stringify(fast.pod)));
+        // Re-admission (a reinvocation) answers the same in both, with an empty patch.
+        const again = await mutator.mutate(deepFreeze(admitted), opts);
+        expect(JSON.stringify(again)).toBe(JSON.stringify(await reference.mutate(structuredClone(admitted), opts)));
+        expect(mutated(again).patch).toEqual([]);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
+describe('mutator: re-admission adds nothing, whatever the mix of managers and secrets (property)', () => {
+  const name = fc.constantFrom('db', 'api-key', 'Token');
+  const mount = fc.constantFrom(MountRequirement.ANY, MountRequirement.FILE, MountRequirement.ENV_VAR);
+  const envVar = fc.constantFrom('', 'MY_FILE', 'OTHER');
+  const secretArb = fc.oneof(
+    // Azure: a Key Vault URI, optional version.
+    fc.record({ n: name, v: fc.constantFrom('', 'v1'), m: mount }).map(({ n, v, m }) => makeSecret({ group: `https://kv.vault.azure.net/secrets/${n}`, groupVersion: v, mountRequirement: m })),
+    // K8s (or AWS / Vault, which take group + key): a Secret name and key, or only a key (md5 group).
+    fc.record({ g: fc.constantFrom('', 'db-creds', 'cache'), k: fc.constantFrom('password', 'user'), m: mount, e: envVar }).map(({ g, k, m, e }) => makeSecret({ group: g, key: k, mountRequirement: m, envVar: e })),
+    // AWS.
+    fc.record({ k: name, m: mount }).map(({ k, m }) => makeSecret({ group: 'arn:aws:secretsmanager:us-east-1:1:secret', key: k, mountRequirement: m })),
+    // GCP.
+    fc.record({ g: name, v: fc.constantFrom('1', 'latest'), m: mount }).map(({ g, v, m }) => makeSecret({ group: g.replace('-', '_'), groupVersion: v, mountRequirement: m })),
+    // Vault.
+    fc.record({ k: name, v: fc.constantFrom('kv1', 'kv2', 'db') }).map(({ k, v }) => makeSecret({ group: 'secret/app', key: k, groupVersion: v })),
+    // Embedded (or K8s): a key only.
+    fc.record({ k: name, m: mount, e: envVar }).map(({ k, m, e }) => makeSecret({ key: k, mountRequirement: m, envVar: e })),
+    // Global, from the webhook's env.
+    fc.constant(makeSecret({ group: 'global', key: 'token' })),
+  );
+  const managersArb = fc.shuffledSubarray(['K8s', 'AWS', 'GCP', 'Vault', 'Azure', 'Embedded'] as SecretManagerType[], { minLength: 1 });
+  const env = { FLYTE_SECRET_GLOBAL_TOKEN: 'global-value' };
+  const fetcher = { kind: 'test', fetch: (id: { name: string }) => Promise.resolve(SecretValue.fromString(`value-of-${id.name}`)) };
+
+  it('mutate(mutate(pod)) gives an empty patch, and both pods are valid', async () => {
+    await fc.assert(
+      fc.asyncProperty(managersArb, fc.array(secretArb, { minLength: 1, maxLength: 5 }), fc.boolean(), async (managers, secrets, userInit) => {
+        const config = parseConfig({ webhook: { secretManagerTypes: managers } }, '(test)', {});
+        const embedded = managers.includes('Embedded') ? createEmbeddedInjector({ config, fetcher }) : undefined;
+        const mutator = createMutator(config, buildInjectors(config, { env, readFile: noFiles, ...(embedded === undefined ? {} : { embedded }) }));
+        const pod = taskPod(secrets, {
+          ...(userInit ? { initContainers: [{ name: 'setup', image: 'busybox' }] } : {}),
+          containers: [{ name: 'main', image: 'python:3.12' }, { name: 'proxy', image: 'envoy' }],
+        });
+        pod.metadata!.labels = { ...pod.metadata!.labels, organization: 'org', project: 'proj', domain: 'dev' };
+        const first = await mutator.mutate(pod, opts);
+        if (first.kind !== 'mutated') return;
+        expect(podProblems(first.pod)).toEqual([]);
+        const admitted = applyPatch(pod, first.patch);
+        const again = mutated(await mutator.mutate(deepFreeze(admitted), opts));
+        expect(again.patch).toEqual([]);
+        expect(podProblems(again.pod)).toEqual([]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
 describe('mutator', () => {
   it('a pod without secret annotations is unchanged', async () => {
     const { mutator } = setup(['Azure']);
@@ -101,6 +211,36 @@ describe('mutator', () => {
     expect(out.message.startsWith(head)).toBe(true);
     expect(out.code).toBe('InvalidKeyVaultUri');
     expect(out.secrets).toBe(1);
+  });
+
+  describe('the denial code is the most specific refusal’s (the first manager after Global that claimed the secret)', () => {
+    const embeddedNotFound = createEmbeddedInjector({
+      config: parseConfig({ webhook: { secretManagerTypes: ['Embedded'] } }, '(test)', {}),
+      fetcher: { kind: 'test', fetch: () => Promise.reject(new FlyteSecretsError('SecretNotFound', 'not found')) },
+    });
+    const labelled = (secrets: Secret[]): Pod => {
+      const pod = taskPod(secrets);
+      pod.metadata!.labels = { ...pod.metadata!.labels, organization: 'o', project: 'p', domain: 'd' };
+      return pod;
+    };
+    const typo = makeSecret({ group: 'https://myvault.vault.azure.net/secret/db-password', mountRequirement: MountRequirement.FILE });
+
+    it.each([
+      ['[Azure, Embedded]: a URI typo is Azure’s (not Embedded’s “requires key”)', ['Azure', 'Embedded'], typo, 'InvalidKeyVaultUri', 'EmbeddedSecretManager requires key to be set'],
+      ['[Azure, Embedded]: a Flyte-native secret not found is Embedded’s (not Azure’s “require group”)', ['Azure', 'Embedded'], makeSecret({ key: 'db-password' }), 'SecretNotFoundAcrossAllScopes', 'azure Secrets Webhook require both group'],
+      ['[Azure, K8s]: a URI typo is Azure’s; K8s also refuses it (not a Secret name)', ['Azure', 'K8s'], makeSecret({ group: typo.group, key: 'pw', mountRequirement: MountRequirement.FILE }), 'InvalidKeyVaultUri', 'K8s: the secret\'s group "https://myvault.vault.azure.net/secret/db-password" cannot be the name of a Kubernetes Secret'],
+      ['[K8s, Azure]: the same, whatever the order', ['K8s', 'Azure'], makeSecret({ group: typo.group, key: 'pw', mountRequirement: MountRequirement.FILE }), 'InvalidKeyVaultUri', 'Azure: the secret\'s group must be a Key Vault secret URI'],
+      ['[Azure, AWS]: nobody claims an ENV_VAR key → the first manager after Global', ['Azure', 'AWS'], makeSecret({ key: 'k', mountRequirement: MountRequirement.ENV_VAR }), 'InvalidSecret', 'AWS Secrets Webhook require both key and group'],
+      ['[GCP]: Global holds the secret but not as a file → Global’s', ['GCP'], makeSecret({ group: 'db', key: 'pw', mountRequirement: MountRequirement.FILE }), 'InjectionRefused', 'global secrets can only be injected as environment variables'],
+    ] as const)('%s', async (_name, managers, secret, code, text) => {
+      const { mutator } = setup([...managers], { FLYTE_SECRET_DB_PW: 'v' }, {}, managers.includes('Embedded' as never) ? embeddedNotFound : undefined);
+      const out = await mutator.mutate(labelled([secret]), opts);
+      expect(out).toMatchObject({ kind: 'denied', code });
+      if (out.kind !== 'denied') return;
+      const s = secretToString(secret);
+      expect(out.message.startsWith(`${NONE_INJECTED_PREFIX} [${s}]: failed to inject secret [${s}] using any of the enabled secret managers: [Global ${managers.join(' ')}]. Possible reasons: the secret cannot be found or an internal error occurred; Global: `)).toBe(true);
+      expect(out.message).toContain(text);
+    });
   });
 
   it('never puts a secret value in a message', async () => {
@@ -157,6 +297,56 @@ describe('mutator', () => {
     const proxy = applyPatch(withProxy, third.patch).spec!.containers[1]!;
     expect(proxy.env?.map((e) => e.name)).toEqual(['FLYTE_SECRETS_ENV_PREFIX', '_UNION_DB-CREDS_PASSWORD', 'FLYTE_SECRETS_FILE_PREFIX', 'FLYTE_SECRETS_DEFAULT_DIR']);
     expect(proxy.volumeMounts).toEqual([{ name: 'aws-secret-vol', readOnly: true, mountPath: '/etc/flyte/secrets' }]);
+  });
+
+  describe('re-admission of a pod with injected init containers (spec §4.0.5, §4.3, §4.6)', () => {
+    // No group (md5 fallback) and ENV_VAR: only K8s takes these, whatever the order of the chain.
+    const k8sFile = makeSecret({ key: 'password', mountRequirement: MountRequirement.FILE, envVar: 'DB_PASSWORD_FILE' });
+    const k8sEnv = makeSecret({ group: 'db-creds', key: 'user', mountRequirement: MountRequirement.ENV_VAR });
+    it.each([
+      ['Azure', makeSecret({ group: URI }), 'azure-pull-secret-0'],
+      ['AWS', makeSecret({ group: 'arn', key: 'name' }), 'aws-pull-secret-0'],
+      ['GCP', makeSecret({ group: 'TestSecret', groupVersion: '2' }), 'gcp-pull-secret-0'],
+    ] as const)('K8s secrets handled before a %s secret: the second pass adds nothing, the sidecar is as Flyte makes it', async (manager, sidecarSecret, sidecar) => {
+      const { mutator } = setup([manager, 'K8s']);
+      const pod = taskPod([k8sFile, k8sEnv, sidecarSecret], { initContainers: [{ name: 'setup', image: 'busybox' }], containers: [{ name: 'main', image: 'python:3.12' }] });
+      const first = mutated(await mutator.mutate(pod, opts));
+      expect(podProblems(first.pod)).toEqual([]);
+      const init = first.pod.spec!.initContainers!.find((c) => c.name === sidecar.replace(/0$/, '1'))!;
+      // Flyte's first pass: the sidecar is added after the K8s secrets, so it has only its own volume and its env.
+      expect(init.volumeMounts?.map((m) => m.name)).toEqual([`${manager.toLowerCase()}-secret-vol`]);
+      expect(init.volumeMounts?.[0]?.readOnly).toBeUndefined();
+      const admitted = applyPatch(pod, first.patch);
+      const again = mutated(await mutator.mutate(deepFreeze(admitted), opts));
+      expect(again.patch).toEqual([]);
+      expect(podProblems(again.pod)).toEqual([]);
+    });
+
+    it('a sidecar added before a K8s secret gets its mount and env (as in Flyte), and keeps them on the second pass', async () => {
+      const { mutator } = setup(['Azure', 'K8s']);
+      const pod = taskPod([makeSecret({ group: URI }), k8sFile]);
+      const first = mutated(await mutator.mutate(pod, opts));
+      const init = first.pod.spec!.initContainers![0]!;
+      expect(init.volumeMounts?.map((m) => m.name)).toEqual(['azure-secret-vol', first.pod.spec!.volumes![1]!.name]);
+      expect(init.env?.map((e) => e.name)).toContain('DB_PASSWORD_FILE');
+      const again = mutated(await mutator.mutate(applyPatch(pod, first.patch), opts));
+      expect(again.patch).toEqual([]);
+    });
+  });
+
+  it('refuses a secret that would redefine an env var another secret of the pod sets (two secrets, one env_var), on every pass alike', async () => {
+    const { mutator } = setup(['K8s']);
+    const pod = taskPod([
+      makeSecret({ key: 'password', mountRequirement: MountRequirement.FILE, envVar: 'DB' }),
+      makeSecret({ group: 'cache', key: 'password', mountRequirement: MountRequirement.ENV_VAR, envVar: 'DB' }),
+    ]);
+    const out = await mutator.mutate(pod, opts);
+    expect(out).toMatchObject({ kind: 'denied', code: 'InjectionRefused' });
+    if (out.kind === 'denied') expect(out.message).toContain('; K8s: delivering this secret would set the environment variable "DB", which another secret of this pod sets differently; give each secret its own env_var');
+    // The same request twice, or two secrets agreeing on the definition, is fine.
+    const same = makeSecret({ group: 'cache', key: 'password', mountRequirement: MountRequirement.ENV_VAR, envVar: 'DB' });
+    const twice = mutated(await mutator.mutate(taskPod([same, same]), opts));
+    expect(twice.pod.spec!.containers[0]!.env!.filter((e) => e.name === 'DB')).toHaveLength(1);
   });
 
   describe('two managers with their own volume at /etc/flyte/secrets (spec §4.8)', () => {

@@ -5,27 +5,33 @@
  *
  * Differences from Flyte (see docs/compatibility.md, "Injectors and the mutator"):
  * - secrets are processed in annotation-index order (s0, s1, …, s10), so identical pods get identical patches;
- * - a refusal names every manager's own reason after Flyte's message;
+ * - a refusal names every manager's own reason after Flyte's message, and its code is the most specific one
+ *   ({@link denialCode}: the first manager that claimed the secret), not the last manager's;
  * - an injection that would mount a second volume at a path where another one is already mounted (e.g. AWS and
- *   Azure both at `/etc/flyte/secrets`, spec §4.8) counts as that manager refusing, with a clear reason;
- * - re-admitting a mutated pod changes nothing (empty patch), while a container added in between gets its share.
+ *   Azure both at `/etc/flyte/secrets`, spec §4.8), or redefine an env var that an earlier secret of the pod set
+ *   (two secrets with one `env_var`; Flyte lets the last one win, and a second pass would reorder them), counts as
+ *   that manager refusing, with a clear reason;
+ * - re-admitting a mutated pod changes nothing (empty patch), while a container added in between gets its share: the
+ *   init containers injected by the first pass (sidecars, the Embedded file writer) are left exactly as that pass
+ *   left them, wherever their secret stood in the annotation order (`receivingContainers` in pod-edit.ts).
  *
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import type { Container, Pod } from 'kubernetes-types/core/v1.js';
+import type { Container, EnvVar, Pod } from 'kubernetes-types/core/v1.js';
 import { enabledManagers, type Config, type SecretManagerType } from '../config/schema.js';
 import { FlyteSecretsError, isFlyteSecretsError, type ErrorCode } from '../errors.js';
 import { decodeSecretAnnotations, secretToString, type DecodedSecret } from '../secret/annotations.js';
 import { SECRETS_MOUNT_ROOT } from '../secret/paths.js';
-import { createAwsInjector } from './aws.js';
-import { createAzureInjector } from './azure.js';
-import { createGcpInjector } from './gcp.js';
+import { AWS_VOLUME_NAME, createAwsInjector } from './aws.js';
+import { AZURE_VOLUME_NAME, createAzureInjector } from './azure.js';
+import { EMBEDDED_VOLUME_NAME } from './embedded.js';
+import { createGcpInjector, GCP_VOLUME_NAME } from './gcp.js';
 import { createGlobalInjector } from './global.js';
 import type { InjectContext, InjectOutcome, SecretInjector } from './injector.js';
 import { createK8sInjector } from './k8s.js';
 import { createPatch, type JsonPatchOp } from './patch.js';
-import { quote } from './pod-edit.js';
+import { injectedInitContainers, quote, sameEnvVar } from './pod-edit.js';
 import { createVaultInjector, VAULT_ANNOTATION_PREFIX } from './vault.js';
 
 /** Flyte's prefix of the message given when no manager delivers a secret (exported in Flyte for matching). */
@@ -105,6 +111,9 @@ export function buildInjectors(config: Config, deps: InjectorDeps = {}): Map<Sec
 
 const VAULT_VOLUME = '(Vault Agent secrets volume)';
 
+/** The volumes that injected init containers mount read-write (AWS, GCP, Azure sidecars; the Embedded file writer). */
+const INJECTED_INIT_VOLUMES: ReadonlySet<string> = new Set([AWS_VOLUME_NAME, GCP_VOLUME_NAME, AZURE_VOLUME_NAME, EMBEDDED_VOLUME_NAME]);
+
 /** mountPath → volume names, per container name; Vault Agent's future volume counted at its path. */
 function mountsByContainer(pod: Pod): Map<string, Map<string, Set<string>>> {
   const a = pod.metadata?.annotations ?? {};
@@ -121,8 +130,35 @@ function mountsByContainer(pod: Pod): Map<string, Map<string, Set<string>>> {
   return out;
 }
 
+/**
+ * True when some container of `pod` has two different volumes at one path (counting Vault Agent's future volume in
+ * the main containers), the only case where {@link mountConflict} can find a conflict. Cheap: no allocation for a
+ * container with fewer than two mounts.
+ */
+function hasSharedMountPath(pod: Pod): boolean {
+  const a = pod.metadata?.annotations;
+  const vaultPath = a !== undefined && a[`${VAULT_ANNOTATION_PREFIX}agent-inject`] === 'true' ? a[`${VAULT_ANNOTATION_PREFIX}secret-volume-path`] : undefined;
+  const check = (c: Container, isMain: boolean): boolean => {
+    const mounts = c.volumeMounts;
+    // Fewer than two mounts (Vault's counted) cannot share a path.
+    if ((mounts?.length ?? 0) + (isMain && vaultPath !== undefined ? 1 : 0) < 2) return false;
+    const byPath = new Map<string, string>();
+    if (isMain && vaultPath !== undefined) byPath.set(vaultPath, VAULT_VOLUME);
+    for (const m of mounts ?? []) {
+      const seen = byPath.get(m.mountPath);
+      if (seen === undefined) byPath.set(m.mountPath, m.name);
+      else if (seen !== m.name) return true;
+    }
+    return false;
+  };
+  for (const c of pod.spec?.initContainers ?? []) if (check(c, false)) return true;
+  for (const c of pod.spec?.containers ?? []) if (check(c, true)) return true;
+  return false;
+}
+
 /** A reason when `after` has two volumes at one path in a container where `before` did not (spec §4.8). */
 function mountConflict(before: Pod, after: Pod, owners: ReadonlyMap<string, string>, manager: SecretManagerType): string | undefined {
+  if (!hasSharedMountPath(after)) return undefined;
   const old = mountsByContainer(before);
   for (const [container, byPath] of mountsByContainer(after)) {
     for (const [path, names] of byPath) {
@@ -141,6 +177,35 @@ function mountConflict(before: Pod, after: Pod, owners: ReadonlyMap<string, stri
     }
   }
   return undefined;
+}
+
+/** A reason when `vars` (set by this injection) define an env var differently from an earlier secret of the pod. */
+function envConflict(vars: readonly EnvVar[], earlier: ReadonlyMap<string, EnvVar>): string | undefined {
+  for (const v of vars) {
+    const prev = earlier.get(v.name);
+    if (prev !== undefined && !sameEnvVar(prev, v)) {
+      return `delivering this secret would set the environment variable ${quote(v.name)}, which another secret of this pod sets differently; give each secret its own env_var (or request the secret once)`;
+    }
+  }
+  return undefined;
+}
+
+type Refusal = { type: SecretManagerType; outcome: Extract<InjectOutcome, { injected: false }> };
+
+/**
+ * The code of a denial (the `reason` of the log line and the metric): the most specific refusal's. In order: the first
+ * manager after Global that claimed the secret (its refusal is not {@link InjectOutcome}'s `notMine`: e.g. Azure for
+ * an `https://` group it cannot parse, Embedded for a key it cannot find); else Global if it claimed it (it holds the
+ * secret but cannot deliver it so); else the first manager after Global; else Global.
+ */
+function denialCode(reasons: readonly Refusal[]): ErrorCode {
+  const others = reasons.filter((r) => r.type !== 'Global');
+  const pick =
+    others.find((r) => r.outcome.notMine !== true) ??
+    reasons.find((r) => r.type === 'Global' && r.outcome.notMine !== true) ??
+    others[0] ??
+    reasons[0];
+  return pick?.outcome.code ?? 'InjectionRefused';
 }
 
 /** The pod's name, or its `generateName` while the API server has not named it yet. */
@@ -187,14 +252,25 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
 
     const warnings: string[] = [];
     const ctx: InjectContext = { namespace: opts.namespace, podName: podNameOf(pod), warnings, dryRun: opts.dryRun };
+    // Re-admission: init containers a first pass injected keep exactly what that pass gave them (pod-edit.ts).
+    const settled = injectedInitContainers(pod, INJECTED_INIT_VOLUMES);
+    if (settled.size > 0) ctx.settledInitContainers = settled;
     const owners = new Map<string, string>([[VAULT_VOLUME, 'Vault']]);
+    // Env vars set by the secrets delivered so far (reported by the injectors): a later secret may not redefine one.
+    const envDefs = new Map<string, EnvVar>();
+    let envSet: EnvVar[] = [];
+    ctx.envSet = (vars) => {
+      envSet.push(...vars);
+    };
     const used: SecretManagerType[] = [];
     let working = pod;
     for (const { secret } of decoded) {
-      const reasons: { type: SecretManagerType; reason: string; code: ErrorCode }[] = [];
+      // Refusals are kept whole: a reason is read (and, for a lazy one, written) only if the pod is denied.
+      const reasons: Refusal[] = [];
       let delivered = false;
       for (const injector of chain) {
         const mark = warnings.length;
+        envSet = [];
         let outcome: InjectOutcome;
         try {
           outcome = await injector.inject(secret, working, ctx);
@@ -202,8 +278,9 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
           outcome = notInjected(err);
         }
         if (outcome.injected) {
-          const conflict = mountConflict(working, outcome.pod, owners, injector.type);
+          const conflict = mountConflict(working, outcome.pod, owners, injector.type) ?? envConflict(envSet, envDefs);
           if (conflict === undefined) {
+            for (const v of envSet) envDefs.set(v.name, v);
             const had = new Set((working.spec?.volumes ?? []).map((v) => v.name));
             for (const v of outcome.pod.spec?.volumes ?? []) if (!had.has(v.name)) owners.set(v.name, injector.type);
             working = outcome.pod;
@@ -214,14 +291,16 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
           outcome = { injected: false, reason: conflict, code: 'InjectionRefused' };
         }
         warnings.length = mark;
-        reasons.push({ type: injector.type, reason: outcome.reason, code: outcome.code });
+        reasons.push({ type: injector.type, outcome });
       }
       if (!delivered) {
         const s = secretToString(secret);
         const message =
           `${NONE_INJECTED_PREFIX} [${s}]: failed to inject secret [${s}] using any of the enabled secret managers: [${managers.join(' ')}]. ` +
-          `Possible reasons: the secret cannot be found or an internal error occurred${reasons.map((r) => `; ${r.reason.startsWith(`${r.type}: `) ? r.reason : `${r.type}: ${r.reason}`}`).join('')}`;
-        return { kind: 'denied', message, code: reasons[reasons.length - 1]?.code ?? 'InjectionRefused', warnings: [...new Set(warnings)], secrets: decoded.length };
+          `Possible reasons: the secret cannot be found or an internal error occurred${reasons
+            .map(({ type, outcome: { reason } }) => `; ${reason.startsWith(`${type}: `) ? reason : `${type}: ${reason}`}`)
+            .join('')}`;
+        return { kind: 'denied', message, code: denialCode(reasons), warnings: [...new Set(warnings)], secrets: decoded.length };
       }
     }
     return { kind: 'mutated', pod: working, patch: createPatch(pod, working), warnings: [...new Set(warnings)], managers: used, secrets: decoded.length };

@@ -9,7 +9,6 @@
  * @module
  */
 import jsonPatch from 'fast-json-patch';
-import { isDeepStrictEqual } from 'node:util';
 import { FlyteSecretsError } from '../errors.js';
 
 /** One RFC 6902 operation. */
@@ -30,6 +29,7 @@ export type JsonPatchOp =
  * ```
  */
 export function escapePointerToken(token: string): string {
+  if (!token.includes('~') && !token.includes('/')) return token;
   return token.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
@@ -44,37 +44,96 @@ function toJson(v: unknown): Json {
   return JSON.parse(JSON.stringify(v ?? null)) as Json;
 }
 
-function diff(a: Json, b: Json, path: string, out: JsonPatchOp[]): void {
-  if (isDeepStrictEqual(a, b)) return;
+/** False for what JSON serialisation leaves out of an object (an `undefined`, a function or a symbol member). */
+function present(v: unknown): boolean {
+  return v !== undefined && typeof v !== 'function' && typeof v !== 'symbol';
+}
+
+/**
+ * The JSON view of one value, without copying plain data: what JSON writes as `null` (an absent array element,
+ * `NaN`, `Infinity`) becomes `null`, an object with `toJSON` (a `Date`) becomes its JSON data; objects, arrays and
+ * other scalars are returned as they are (their members are looked at lazily by {@link jsonEqual} and {@link diff}).
+ */
+function view(v: unknown): unknown {
+  if (!present(v)) return null;
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function') return toJson(v);
+  return v;
+}
+
+/** `o` has member `k` in its JSON view. */
+function has(o: Record<string, unknown>, k: string): boolean {
+  return Object.hasOwn(o, k) && present(o[k]);
+}
+
+/** Members of `o` that JSON serialisation keeps, in its order. */
+function members(o: Record<string, unknown>): string[] {
+  const keys = Object.keys(o);
+  for (const k of keys) if (!present(o[k])) return keys.filter((key) => present(o[key]));
+  return keys;
+}
+
+/** True when `a` and `b` serialise to the same JSON (up to key order): what `isDeepStrictEqual` of both JSON views says. */
+function jsonEqual(x: unknown, y: unknown): boolean {
+  if (x === y) return true;
+  const a = view(x);
+  const b = view(y);
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  const keys = members(ao);
+  let count = 0;
+  for (const k of Object.keys(bo)) if (present(bo[k])) count++;
+  if (count !== keys.length) return false;
+  for (const k of keys) if (!has(bo, k) || !jsonEqual(ao[k], bo[k])) return false;
+  return true;
+}
+
+function diff(x: unknown, y: unknown, path: string, out: JsonPatchOp[]): void {
+  // Shared sub-documents (injectors copy only what they change) are skipped without being walked.
+  if (x === y) return;
+  const a = view(x);
+  const b = view(y);
   if (isObject(a) && isObject(b)) {
-    for (const k of Object.keys(a)) if (!Object.hasOwn(b, k)) out.push({ op: 'remove', path: `${path}/${escapePointerToken(k)}` });
-    for (const [k, bv] of Object.entries(b)) {
+    for (const k of members(a)) if (!has(b, k)) out.push({ op: 'remove', path: `${path}/${escapePointerToken(k)}` });
+    for (const k of members(b)) {
       const p = `${path}/${escapePointerToken(k)}`;
-      if (!Object.hasOwn(a, k)) out.push({ op: 'add', path: p, value: bv });
-      else diff(a[k] as Json, bv, p, out);
+      if (!has(a, k)) out.push({ op: 'add', path: p, value: view(b[k]) });
+      else diff(a[k], b[k], p, out);
     }
     return;
   }
   if (Array.isArray(a) && Array.isArray(b)) {
     let head = 0;
-    while (head < a.length && head < b.length && isDeepStrictEqual(a[head], b[head])) head++;
+    while (head < a.length && head < b.length && jsonEqual(a[head], b[head])) head++;
     let tail = 0;
-    while (tail < a.length - head && tail < b.length - head && isDeepStrictEqual(a[a.length - 1 - tail], b[b.length - 1 - tail])) tail++;
-    const aMid = a.slice(head, a.length - tail);
-    const bMid = b.slice(head, b.length - tail);
-    const common = Math.min(aMid.length, bMid.length);
+    while (tail < a.length - head && tail < b.length - head && jsonEqual(a[a.length - 1 - tail], b[b.length - 1 - tail])) tail++;
+    const aEnd = a.length - tail;
+    const bEnd = b.length - tail;
+    const common = Math.min(aEnd, bEnd);
     // The changed run: element by element where both sides have one, then adds (b longer) or removes (a longer).
-    for (let i = 0; i < common; i++) diff(aMid[i] as Json, bMid[i] as Json, `${path}/${head + i}`, out);
-    for (let i = common; i < bMid.length; i++) out.push({ op: 'add', path: `${path}/${head + i}`, value: bMid[i] });
-    for (let i = aMid.length - 1; i >= common; i--) out.push({ op: 'remove', path: `${path}/${head + i}` });
+    for (let i = head; i < common; i++) diff(a[i], b[i], `${path}/${i}`, out);
+    for (let i = common; i < bEnd; i++) out.push({ op: 'add', path: `${path}/${i}`, value: view(b[i]) });
+    for (let i = aEnd - 1; i >= common; i--) out.push({ op: 'remove', path: `${path}/${i}` });
     return;
   }
-  out.push({ op: 'replace', path, value: b });
+  if (!jsonEqual(a, b)) out.push({ op: 'replace', path, value: view(b) });
 }
 
 /**
- * The RFC 6902 patch that turns `before` into `after` (both plain JSON data; `undefined` members are ignored).
- * Identical documents give `[]`.
+ * The RFC 6902 patch that turns `before` into `after` (both plain JSON data; `undefined` members are ignored, as
+ * JSON serialisation ignores them). Identical documents give `[]`.
+ *
+ * Neither document is copied: sub-documents that are the same object in both are skipped at once, so a document
+ * edited copy-on-write (as the injectors do) is compared in time proportional to what changed. The `value` of an
+ * op is the `after` document's own sub-value (not a copy): serialise the patch, or copy it, before editing `after`.
  *
  * @example
  * ```ts
@@ -83,7 +142,7 @@ function diff(a: Json, b: Json, path: string, out: JsonPatchOp[]): void {
  */
 export function createPatch(before: unknown, after: unknown): JsonPatchOp[] {
   const out: JsonPatchOp[] = [];
-  diff(toJson(before), toJson(after), '', out);
+  diff(before, after, '', out);
   return out;
 }
 
@@ -93,8 +152,9 @@ export function createPatch(before: unknown, after: unknown): JsonPatchOp[] {
  */
 export function applyPatch<T>(doc: T, ops: readonly JsonPatchOp[]): T {
   try {
+    // Copies of both, so the result shares nothing with `doc` or with the ops' values.
     const copy = toJson(doc);
-    return jsonPatch.applyPatch(copy, ops.map((o) => ({ ...o })) as jsonPatch.Operation[], true, true).newDocument as T;
+    return jsonPatch.applyPatch(copy, toJson(ops) as unknown as jsonPatch.Operation[], true, true).newDocument as T;
   } catch (err) {
     const message = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
     throw new FlyteSecretsError('InvalidInput', `the JSON patch does not apply: ${message}`, { cause: err });

@@ -1,8 +1,11 @@
 /**
  * Shared pod-editing helpers (spec §4.0.5) and the checks every injector applies to request text.
  *
- * Every helper here edits a pod that the caller has already copied with {@link clonePod}; injectors never edit the
- * pod they were given. Semantics follow Flyte's helpers, with one deliberate change for idempotency:
+ * Every helper here edits a pod that the caller has already copied, with {@link editablePod} (cheap: the pod, its
+ * metadata, spec and containers are copied, everything deeper is shared) or {@link clonePod} (a deep copy);
+ * injectors never edit the pod they were given. The helpers work copy-on-write: they never change an array or
+ * object below a container in place, they put a new one in its place, so a shared sub-object of the input pod is
+ * never touched. Semantics follow Flyte's helpers, with one deliberate change for idempotency:
  * {@link appendEnvVars} leaves a variable that is already present with the same definition where it is (Flyte
  * removes and re-prepends it), so re-admitting a mutated pod changes nothing.
  *
@@ -11,6 +14,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Container, EnvVar, Pod, ResourceRequirements, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
 import { isFlyteSecretsError, type ErrorCode } from '../errors.js';
+import type { InjectContext } from './injector.js';
 import { mountRequirementName, type Secret } from '../secret/model.js';
 import { ENV_SECRETS_DEFAULT_DIR, ENV_SECRETS_FILE_PREFIX, SECRETS_MOUNT_ROOT, secretFilePath } from '../secret/paths.js';
 
@@ -25,9 +29,107 @@ export function clonePod(pod: Pod): Pod {
   return structuredClone(pod);
 }
 
+/**
+ * A deep copy of plain JSON-like data (objects, arrays, scalars; `undefined` members kept), much cheaper than
+ * `structuredClone` for the small values the helpers insert (env vars, mounts, volumes, resources).
+ *
+ * @example
+ * ```ts
+ * const v = copyJson({ name: 'A', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } });
+ * ```
+ */
+export function copyJson<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((v: unknown) => copyJson(v)) as T;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value)) out[k] = copyJson((value as Record<string, unknown>)[k]);
+  return out as T;
+}
+
+/**
+ * A copy of `pod` for the helpers of this module to edit, sharing everything they never edit in place: the pod,
+ * `metadata`, `spec`, the `initContainers` and `containers` lists and each container are new objects; labels,
+ * annotations, volumes, env lists, mounts and everything deeper are the input's own, to be replaced (never
+ * edited) when they change. The input is never changed through the copy as long as edits follow that rule, which
+ * every helper here does. Far cheaper than {@link clonePod} on a real pod; {@link createPatch} skips the shared
+ * parts without walking them.
+ *
+ * @example
+ * ```ts
+ * const out = editablePod(pod);
+ * appendEnvVars(allContainers(out), fileModeEnvVars()); // `pod` is unchanged
+ * ```
+ */
+export function editablePod(pod: Pod): Pod {
+  const out: Pod = { ...pod };
+  if (pod.metadata !== undefined) out.metadata = { ...pod.metadata };
+  const spec = pod.spec;
+  if (spec !== undefined) {
+    const copy = { ...spec };
+    if (spec.initContainers !== undefined) copy.initContainers = spec.initContainers.map((c) => ({ ...c }));
+    if (spec.containers !== undefined) copy.containers = spec.containers.map((c) => ({ ...c }));
+    out.spec = copy;
+  }
+  return out;
+}
+
 /** The pod's init containers followed by its main containers (live references into `pod`). */
 export function allContainers(pod: Pod): Container[] {
   return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+}
+
+/**
+ * The containers that receive a manager's shared mounts and env (spec §4.0.5: every init and main container), less
+ * the init containers an earlier admission injected (`ctx.settledInitContainers`).
+ *
+ * Why: Flyte applies mounts and env to the containers present at that moment, so an init container injected for
+ * secret N has those of the secrets after N, not those before. A second pass over the result must reproduce exactly
+ * that, and only the order of the first pass tells which were which; so on re-admission the injected init containers
+ * are left as they are (they already have what the first pass gave them), while any other container, including one
+ * added in between, gets its share.
+ *
+ * @example
+ * ```ts
+ * appendEnvVars(receivingContainers(out, ctx), fileModeEnvVars());
+ * ```
+ */
+export function receivingContainers(pod: Pod, ctx?: Pick<InjectContext, 'settledInitContainers'>): Container[] {
+  const settled = ctx?.settledInitContainers;
+  const all = allContainers(pod);
+  if (settled === undefined || settled.size === 0) return all;
+  const inits = pod.spec?.initContainers?.length ?? 0;
+  return all.filter((c, i) => i >= inits || !settled.has(c.name));
+}
+
+/**
+ * Set `vars` on the {@link receivingContainers} of `pod` with {@link appendEnvVars}, and report them to
+ * `ctx.envSet`. What every injector uses for the env vars it puts on the pod's containers.
+ *
+ * @example
+ * ```ts
+ * setSharedEnv(out, fileModeEnvVars(), ctx);
+ * ```
+ */
+export function setSharedEnv(pod: Pod, vars: readonly EnvVar[], ctx?: Pick<InjectContext, 'settledInitContainers' | 'envSet'>): void {
+  appendEnvVars(receivingContainers(pod, ctx), vars);
+  ctx?.envSet?.(vars);
+}
+
+/**
+ * Names of the init containers of `pod` that a manager injected: those mounting one of `volumes` (the managers'
+ * own volumes, e.g. `azure-secret-vol`) read-write. Every other container mounts these volumes read-only.
+ *
+ * @example
+ * ```ts
+ * injectedInitContainers(pod, new Set(['azure-secret-vol'])) // Set { 'azure-pull-secret-0' }
+ * ```
+ */
+export function injectedInitContainers(pod: Pod, volumes: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  for (const c of pod.spec?.initContainers ?? []) {
+    if ((c.volumeMounts ?? []).some((m) => volumes.has(m.name) && m.readOnly !== true)) out.add(c.name);
+  }
+  return out;
 }
 
 /** `pod.spec`, created (with an empty `containers` list) when absent. */
@@ -38,7 +140,7 @@ export function specOf(pod: Pod): NonNullable<Pod['spec']> {
 
 /** Two env vars define the same thing (an empty value and an absent value are the same, as the API server stores them). */
 export function sameEnvVar(a: EnvVar, b: EnvVar): boolean {
-  return a.name === b.name && (a.value ?? '') === (b.value ?? '') && isDeepStrictEqual(a.valueFrom, b.valueFrom);
+  return a.name === b.name && (a.value ?? '') === (b.value ?? '') && (a.valueFrom === b.valueFrom || isDeepStrictEqual(a.valueFrom, b.valueFrom));
 }
 
 /**
@@ -53,12 +155,19 @@ export function sameEnvVar(a: EnvVar, b: EnvVar): boolean {
  */
 export function appendEnvVars(containers: readonly Container[], vars: readonly EnvVar[]): void {
   for (const c of containers) {
+    let env = c.env;
     for (const v of vars) {
-      const env = c.env ?? [];
-      const existing = env.filter((e) => e.name === v.name);
-      if (existing.length === 1 && existing[0] !== undefined && sameEnvVar(existing[0], v)) continue;
-      c.env = [structuredClone(v), ...env.filter((e) => e.name !== v.name)];
+      let count = 0;
+      let first: EnvVar | undefined;
+      for (const e of env ?? []) {
+        if (e.name !== v.name) continue;
+        count++;
+        first ??= e;
+      }
+      if (count === 1 && first !== undefined && sameEnvVar(first, v)) continue;
+      env = [copyJson(v), ...(count === 0 ? (env ?? []) : (env ?? []).filter((e) => e.name !== v.name))];
     }
+    if (env !== undefined && env !== c.env) c.env = env;
   }
 }
 
@@ -66,7 +175,7 @@ export function appendEnvVars(containers: readonly Container[], vars: readonly E
 export function appendVolumeMounts(containers: readonly Container[], mount: VolumeMount): void {
   for (const c of containers) {
     if ((c.volumeMounts ?? []).some((m) => m.name === mount.name)) continue;
-    c.volumeMounts = [...(c.volumeMounts ?? []), structuredClone(mount)];
+    c.volumeMounts = [...(c.volumeMounts ?? []), copyJson(mount)];
   }
 }
 
@@ -74,7 +183,7 @@ export function appendVolumeMounts(containers: readonly Container[], mount: Volu
 export function appendVolumeIfNotExists(pod: Pod, volume: Volume): void {
   const spec = specOf(pod);
   if ((spec.volumes ?? []).some((v) => v.name === volume.name)) return;
-  spec.volumes = [...(spec.volumes ?? []), structuredClone(volume)];
+  spec.volumes = [...(spec.volumes ?? []), copyJson(volume)];
 }
 
 /** The env vars every file-delivering injector sets, in application order (result: [FILE_PREFIX, DEFAULT_DIR, …]). */
@@ -188,18 +297,19 @@ const digits = /^\d+$/;
 
 function isOwnSidecar(c: Container, s: SidecarSpec): boolean {
   if (!c.name.startsWith(s.namePrefix) || !digits.test(c.name.slice(s.namePrefix.length))) return false;
-  if (!isDeepStrictEqual(c.command, s.command)) return false;
-  return s.env.every((e) => envValue(c, e.name) === (e.value ?? ''));
+  if (!s.env.every((e) => envValue(c, e.name) === (e.value ?? ''))) return false;
+  return isDeepStrictEqual(c.command, s.command);
 }
 
 /**
  * Add an init-container sidecar that downloads one secret into a shared in-memory volume mounted read-only at
- * `/etc/flyte/secrets` everywhere else (spec §4.3, §4.4, §4.6), editing `pod` (a copy) in place.
+ * `/etc/flyte/secrets` everywhere else (spec §4.3, §4.4, §4.6), editing `pod` (a copy: {@link editablePod}) in place.
+ * The sidecar's `env`, `resources` and `command` are copied, so `s` may hold constants shared between calls.
  *
  * Idempotent: an init container already in the pod with our name pattern, our command and the same request env is
- * recognised as ours and not added again. Refuses a second sidecar whose destination overlaps another one's.
+ * recognised as ours and not added again; mounts and env go to {@link receivingContainers}. Refuses a second sidecar whose destination overlaps another one's.
  */
-export function injectSidecar(pod: Pod, s: SidecarSpec): Problem | undefined {
+export function injectSidecar(pod: Pod, s: SidecarSpec, ctx?: Pick<InjectContext, 'settledInitContainers' | 'envSet'>): Problem | undefined {
   const spec = specOf(pod);
   const inits = spec.initContainers ?? [];
   if (!inits.some((c) => isOwnSidecar(c, s))) {
@@ -223,14 +333,14 @@ export function injectSidecar(pod: Pod, s: SidecarSpec): Problem | undefined {
       name: `${s.namePrefix}${n}`,
       image: s.image,
       ...(s.command === undefined ? {} : { command: [...s.command] }),
-      env: structuredClone(s.env),
-      resources: structuredClone(s.resources),
+      env: copyJson(s.env),
+      resources: copyJson(s.resources),
       volumeMounts: [{ name: s.volumeName, mountPath: s.ownMountPath }],
     };
     spec.initContainers = [...inits, container];
   }
   appendVolumeIfNotExists(pod, memoryVolume(s.volumeName));
-  appendVolumeMounts(allContainers(pod), { name: s.volumeName, readOnly: true, mountPath: SECRETS_MOUNT_ROOT });
-  appendEnvVars(allContainers(pod), fileModeEnvVars());
+  appendVolumeMounts(receivingContainers(pod, ctx), { name: s.volumeName, readOnly: true, mountPath: SECRETS_MOUNT_ROOT });
+  setSharedEnv(pod, fileModeEnvVars(), ctx);
   return undefined;
 }

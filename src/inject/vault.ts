@@ -19,8 +19,8 @@ import type { Config } from '../config/schema.js';
 import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { SECRETS_MOUNT_ROOT } from '../secret/paths.js';
-import { injected, refused, type InjectOutcome, type SecretInjector } from './injector.js';
-import { allContainers, appendEnvVars, clonePod, controlCharProblem, fileModeEnvVars, quote, secretPath, unrecognizedMountRequirement } from './pod-edit.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { editablePod, setSharedEnv, controlCharProblem, fileModeEnvVars, quote, secretPath, unrecognizedMountRequirement } from './pod-edit.js';
 
 /** Prefix of every Vault Agent annotation. */
 export const VAULT_ANNOTATION_PREFIX = 'vault.hashicorp.com/';
@@ -85,16 +85,16 @@ function unsafeProblem(field: string, value: string): string | undefined {
  */
 export function createVaultInjector(config: Config): SecretInjector {
   const cfg = config.webhook.vaultSecretManager;
-  function injectVault(secret: Secret, pod: Pod): InjectOutcome {
+  function injectVault(secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome {
     if (secret.group === '' || secret.key === '') {
-      return refused(`vault Secrets Webhook requires both key and group to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
+      return notMine(`vault Secrets Webhook requires both key and group to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
     }
     if (secret.mountRequirement === MountRequirement.ENV_VAR) {
-      return refused('Env_Var is not a supported mount requirement for Vault Secret Manager', 'InjectionRefused');
+      return notMine('Env_Var is not a supported mount requirement for Vault Secret Manager', 'InjectionRefused');
     }
     if (secret.mountRequirement !== MountRequirement.ANY && secret.mountRequirement !== MountRequirement.FILE) {
       const p = unrecognizedMountRequirement(secret);
-      return refused(p.reason, p.code);
+      return notMine(p.reason, p.code);
     }
     for (const [field, value] of [['group', secret.group], ['key', secret.key]] as const) {
       const p = unsafeProblem(field, value);
@@ -115,16 +115,16 @@ export function createVaultInjector(config: Config): SecretInjector {
       [`${VAULT_ANNOTATION_PREFIX}role`]: cfg.role,
       [`${VAULT_ANNOTATION_PREFIX}agent-pre-populate-only`]: 'true',
     };
-    const out = clonePod(pod);
+    const out = editablePod(pod);
     out.metadata ??= {};
     out.metadata.annotations = { ...perSecret, ...common, ...cfg.annotations, ...(out.metadata.annotations ?? {}) };
-    appendEnvVars(allContainers(out), fileModeEnvVars());
+    setSharedEnv(out, fileModeEnvVars(), ctx);
     return injected(out);
   }
   return {
     type: 'Vault',
-    inject(secret, pod): Promise<InjectOutcome> {
-      return Promise.resolve(injectVault(secret, pod));
+    inject(secret, pod, ctx): Promise<InjectOutcome> {
+      return Promise.resolve(injectVault(secret, pod, ctx));
     },
   };
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isFlyteSecretsError } from '../errors.js';
-import { decodeBase32Std, decodeFlyteBase32, encodeBase32Std, encodeFlyteBase32 } from './base32.js';
+import { decodeBase32Std, decodeFlyteBase32, encodeBase32Std, encodeFlyteBase32, FLYTE_BASE32_ALPHABET, STD_BASE32_ALPHABET } from './base32.js';
 
 interface Base32Row {
   text: string;
@@ -103,5 +103,67 @@ describe('standard base32 (RFC 4648, no padding)', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+/**
+ * The straightforward port of Go's decoder (8-character quanta over the UTF-8 bytes, CR/LF stripped first), kept as the
+ * reference for the bit-accumulator implementation: same bytes, same error texts, on any input.
+ */
+function referenceDecode(input: string, alphabet: string): Uint8Array | string {
+  const src = utf8(input).filter((b) => b !== 0x0d && b !== 0x0a);
+  const out: number[] = [];
+  let pos = 0;
+  while (pos < src.length) {
+    const q: number[] = [];
+    while (q.length < 8 && pos < src.length) {
+      const v = alphabet.indexOf(String.fromCharCode(src[pos]!));
+      if (src[pos]! >= 0x80 || v < 0) return `illegal base32 data at input byte ${pos}`;
+      q.push(v);
+      pos++;
+    }
+    const len = q.length;
+    while (q.length < 8) q.push(0);
+    const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, g = 0, h = 0] = q;
+    if (len === 8 || len === 7 || len === 5 || len === 4 || len === 2) {
+      out.push(((a << 3) | (b >> 2)) & 0xff);
+      if (len >= 4) out.push(((b << 6) | (c << 1) | (d >> 4)) & 0xff);
+      if (len >= 5) out.push(((d << 4) | (e >> 1)) & 0xff);
+      if (len >= 7) out.push(((e << 7) | (f << 2) | (g >> 3)) & 0xff);
+      if (len === 8) out.push(((g << 5) | h) & 0xff);
+    }
+  }
+  return Uint8Array.from(out);
+}
+
+function outcome(decode: (s: string) => Uint8Array, input: string): Uint8Array | string {
+  try {
+    return decode(input);
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+describe('the bit-accumulator decoders agree with the reference port of Go (property)', () => {
+  const text = (alphabet: string) =>
+    fc.oneof(
+      fc.string({ unit: fc.constantFrom(...alphabet, '\r', '\n'), maxLength: 40 }),
+      fc.string({ unit: fc.constantFrom(...alphabet, '\r', '\n', '=', ' ', 'A', 'a', '1', '7', 'é', '\u{1F600}', '\ud800'), maxLength: 40 }),
+      fc.string({ unit: 'binary', maxLength: 40 }),
+    );
+  it.each([
+    ['Flyte', FLYTE_BASE32_ALPHABET, decodeFlyteBase32],
+    ['standard', STD_BASE32_ALPHABET, decodeBase32Std],
+  ] as const)('%s alphabet: same bytes or same error, every final-group length', (_name, alphabet, decode) => {
+    fc.assert(
+      fc.property(text(alphabet), (input) => {
+        expect(outcome(decode, input)).toEqual(referenceDecode(input, alphabet));
+      }),
+      { numRuns: 500 },
+    );
+    for (let len = 0; len <= 17; len++) {
+      const input = alphabet.slice(0, len) + (len > 3 ? '\r\n' : '');
+      expect(outcome(decode, input)).toEqual(referenceDecode(input, alphabet));
+    }
   });
 });

@@ -21,64 +21,66 @@ export const FLYTE_BASE32_ALPHABET = 'abcdefghijklmnopqrstuvwxyz123456';
 /** The RFC 4648 base32 alphabet. */
 export const STD_BASE32_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
-const utf8 = new TextEncoder();
-
+/** Char code → 5-bit value, 0xff outside the alphabet (ASCII only: every other code unit is outside). */
 function decodeMap(alphabet: string): Uint8Array {
-  const map = new Uint8Array(256).fill(0xff);
+  const map = new Uint8Array(128).fill(0xff);
   for (let i = 0; i < alphabet.length; i++) map[alphabet.charCodeAt(i)] = i;
   return map;
 }
 
 const FLYTE_MAP = decodeMap(FLYTE_BASE32_ALPHABET);
 const STD_MAP = decodeMap(STD_BASE32_ALPHABET);
+const FLYTE_CHARS: readonly string[] = [...FLYTE_BASE32_ALPHABET];
+const STD_CHARS: readonly string[] = [...STD_BASE32_ALPHABET];
 
-function encode(bytes: Uint8Array, alphabet: string): string {
+/** Bit-accumulator encoder: 5 bits per output character, looked up in the alphabet's one-character strings. */
+function encode(bytes: Uint8Array, chars: readonly string[]): string {
   let out = '';
-  let buffer = 0;
+  let acc = 0;
   let bits = 0;
-  for (const byte of bytes) {
-    buffer = ((buffer << 8) | byte) & 0xffff;
+  for (let i = 0; i < bytes.length; i++) {
+    acc = ((acc << 8) | bytes[i]!) & 0xfff;
     bits += 8;
     while (bits >= 5) {
       bits -= 5;
-      out += alphabet[(buffer >> bits) & 31];
+      out += chars[(acc >> bits) & 31]!;
     }
   }
-  if (bits > 0) out += alphabet[(buffer << (5 - bits)) & 31];
+  if (bits > 0) out += chars[(acc << (5 - bits)) & 31]!;
   return out;
 }
 
-/** Go's `(*Encoding).DecodeString` for a `NoPadding` encoding, on the UTF-8 bytes of `text`. */
+/**
+ * Go's `(*Encoding).DecodeString` for a `NoPadding` encoding, on the UTF-8 bytes of `text`: one pass over the char
+ * codes with a bit accumulator. CR and LF are skipped (Go's stripNewlines), and error offsets count the characters
+ * before the bad one without CR/LF, which are all ASCII by then, so they are Go's byte offsets. A final group of 1, 3
+ * or 6 characters yields nothing (Go decodes only the complete bytes of 2, 4, 5 or 7 characters), so the bytes the
+ * accumulator took from such a group are dropped at the end.
+ */
 function decode(text: string, map: Uint8Array): Uint8Array {
-  const raw = utf8.encode(text);
-  // stripNewlines: CR and LF are dropped before decoding; error offsets refer to the stripped input.
-  const src = raw.filter((b) => b !== 0x0d && b !== 0x0a);
-  const out: number[] = [];
-  const q = new Uint8Array(8);
-  let pos = 0;
-  while (pos < src.length) {
-    let len = 0;
-    while (len < 8 && pos < src.length) {
-      const v = map[src[pos]!]!;
-      if (v === 0xff) {
-        throw new FlyteSecretsError('InvalidInput', `illegal base32 data at input byte ${pos}`);
-      }
-      q[len++] = v;
-      pos++;
+  const n = text.length;
+  const out = new Uint8Array(Math.floor((n * 5) / 8));
+  let o = 0;
+  let acc = 0;
+  let bits = 0;
+  let count = 0; // characters decoded (CR/LF excluded)
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a || c === 0x0d) continue;
+    const v = c < 128 ? map[c]! : 0xff;
+    if (v === 0xff) throw new FlyteSecretsError('InvalidInput', `illegal base32 data at input byte ${count}`);
+    count++;
+    acc = ((acc << 5) | v) & 0x1fff;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
     }
-    for (let j = len; j < 8; j++) q[j] = 0;
-    // Go packs only complete byte counts for 8, 7, 5, 4 and 2 characters; 1, 3 and 6 yield nothing.
-    const group: number[] = [];
-    if (len === 8 || len === 7 || len === 5 || len === 4 || len === 2) {
-      group.push(((q[0]! << 3) | (q[1]! >> 2)) & 0xff);
-      if (len >= 4) group.push(((q[1]! << 6) | (q[2]! << 1) | (q[3]! >> 4)) & 0xff);
-      if (len >= 5) group.push(((q[3]! << 4) | (q[4]! >> 1)) & 0xff);
-      if (len >= 7) group.push(((q[4]! << 7) | (q[5]! << 2) | (q[6]! >> 3)) & 0xff);
-      if (len === 8) group.push(((q[6]! << 5) | q[7]!) & 0xff);
-    }
-    out.push(...group);
   }
-  return Uint8Array.from(out);
+  const last = count & 7;
+  if (last === 3) o -= 1;
+  else if (last === 6) o -= 3;
+  return o === out.length ? out : out.slice(0, o);
 }
 
 /**
@@ -90,7 +92,7 @@ function decode(text: string, map: Uint8Array): Uint8Array {
  * ```
  */
 export function encodeFlyteBase32(bytes: Uint8Array): string {
-  return encode(bytes, FLYTE_BASE32_ALPHABET);
+  return encode(bytes, FLYTE_CHARS);
 }
 
 /**
@@ -115,7 +117,7 @@ export function decodeFlyteBase32(text: string): Uint8Array {
  * ```
  */
 export function encodeBase32Std(bytes: Uint8Array): string {
-  return encode(bytes, STD_BASE32_ALPHABET);
+  return encode(bytes, STD_CHARS);
 }
 
 /**

@@ -5,7 +5,8 @@
  *   order; strings double-quoted and escaped **byte by byte** (3-digit octal for every byte outside 0x20–0x7E except
  *   `\n \r \t \" \\`).
  * - {@link unmarshalSecretText} = `proto.UnmarshalText`: a port of golang/protobuf's tolerant tokenizer and parser,
- *   with its error texts (`line 1.<byte offset>: …` on the first line, `line <n>: …` after it).
+ *   with its error texts (`line 1.<byte offset>: …` on the first line, `line <n>: …` after it); the canonical text
+ *   that `MarshalTextString` writes takes a one-pass fast path first ({@link unmarshalSecretTextCanonical}).
  * - {@link secretToString} = the Go `String()` of the message (compact prototext), used in Flyte's error messages.
  *
  * Proto strings are byte sequences. In memory a {@link Secret}'s fields are JS strings: they are written as UTF-8
@@ -720,6 +721,74 @@ class TextParser {
  * ```
  */
 export function unmarshalSecretText(bytes: Uint8Array, code: ErrorCode = 'InvalidAnnotation'): Secret {
+  return unmarshalSecretTextCanonical(bytes) ?? unmarshalSecretTextFull(bytes, code);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fast path: exactly what MarshalTextString (ours, flytepropeller's) writes for ordinary values.
+
+const FIELD_BYTES: readonly Uint8Array[] = FIELDS.map((f) => utf8Encoder.encode(`${f.name}: `));
+const ENUM_BYTES: readonly (readonly [Uint8Array, number])[] = [...ENUM_VALUES].map(([name, n]) => [utf8Encoder.encode(`${name}\n`), n] as const);
+
+function bytesAt(b: Uint8Array, i: number, what: Uint8Array): boolean {
+  if (i + what.length > b.length) return false;
+  for (let k = 0; k < what.length; k++) if (b[i + k] !== what[k]) return false;
+  return true;
+}
+
+/**
+ * The common case of {@link unmarshalSecretText}, in one pass over the bytes: lines `<field>: <value>\n` in field
+ * order, each field at most once, string values in `"…"` holding only printable ASCII without `\` and `"`, the
+ * mount requirement by name. That is what `proto.MarshalTextString` writes for ordinary requests. Anything else
+ * (escapes, other whitespace, comments, numbers, errors) answers `undefined`, and the caller uses the full parser,
+ * which gives the same result for every input the fast path accepts (property-tested).
+ *
+ * @example
+ * ```ts
+ * unmarshalSecretTextCanonical(new TextEncoder().encode('key: "k"\nmount_requirement: FILE\n')) // key 'k', FILE
+ * unmarshalSecretTextCanonical(new TextEncoder().encode("key: 'k'")) // undefined: not canonical
+ * ```
+ */
+export function unmarshalSecretTextCanonical(b: Uint8Array): Secret | undefined {
+  const result: Secret = { group: '', groupVersion: '', key: '', mountRequirement: 0, envVar: '' };
+  const n = b.length;
+  let i = 0;
+  let next = 0;
+  while (i < n) {
+    let f = next;
+    while (f < FIELDS.length && !bytesAt(b, i, FIELD_BYTES[f]!)) f++;
+    const desc = FIELDS[f];
+    if (desc === undefined) return undefined;
+    i += FIELD_BYTES[f]!.length;
+    next = f + 1;
+    if (desc.kind === 'enum') {
+      const e = ENUM_BYTES.find(([text]) => bytesAt(b, i, text));
+      if (e === undefined) return undefined;
+      result.mountRequirement = e[1];
+      i += e[0].length;
+      continue;
+    }
+    if (b[i] !== 0x22) return undefined;
+    let value = '';
+    let j = i + 1;
+    for (; j < n; j++) {
+      const c = b[j]!;
+      if (c === 0x22) break;
+      if (c < 0x20 || c > 0x7e || c === 0x5c) return undefined;
+      value += String.fromCharCode(c);
+    }
+    if (j + 1 >= n || b[j + 1] !== 0x0a) return undefined;
+    (result[desc.prop] as string) = value;
+    i = j + 2;
+  }
+  return result;
+}
+
+/**
+ * {@link unmarshalSecretText} without the fast path: always golang/protobuf's tolerant parser. For tests that compare
+ * the two; callers use {@link unmarshalSecretText}.
+ */
+export function unmarshalSecretTextFull(bytes: Uint8Array, code: ErrorCode = 'InvalidAnnotation'): Secret {
   const parser = new TextParser(bytesToBinary(bytes));
   try {
     return parser.parseSecret();

@@ -1,8 +1,8 @@
 /**
  * Validate a pod the way the API server would, as far as can be done offline: the OpenAPI schema (kubernetes-models:
  * required fields, types) plus the semantic rules the schema cannot express and that secret injection can break —
- * DNS-1123 names (volumes ≤ 63 characters), unique volume and container names, mounts of existing volumes, one volume
- * per mount path and container, env var names, Secret item paths, annotation keys.
+ * DNS-1123 names (volumes ≤ 63 characters, Secret names), unique volume and container names, mounts of existing
+ * volumes, one volume per mount path and container, env var names, Secret item paths, annotation keys.
  *
  * @example
  * ```ts
@@ -21,6 +21,14 @@ function label(what: string, name: string, out: string[]): void {
   if (name.length > 63 || !DNS_LABEL.test(name)) out.push(`${what} ${JSON.stringify(name)} is not a DNS-1123 label (lower-case alphanumerics and "-", at most 63 characters)`);
 }
 
+/**
+ * A Secret name must be a DNS-1123 subdomain (at most 253 characters). Upper-case letters are tolerated here, although
+ * the API server refuses them: Flyte's own vectors use the group `grOUP` (the K8s injector warns about them instead).
+ */
+function secretName(what: string, name: string, out: string[]): void {
+  if (name.length > 253 || !DNS_SUBDOMAIN.test(name.toLowerCase())) out.push(`${what} ${JSON.stringify(name)} is not a DNS-1123 subdomain (a Kubernetes Secret name)`);
+}
+
 /** Every problem found in `pod` (empty when valid). */
 export function podProblems(pod: Pod): string[] {
   const out: string[] = [];
@@ -35,6 +43,7 @@ export function podProblems(pod: Pod): string[] {
     label('volume name', v.name, out);
     if (volumes.has(v.name)) out.push(`volume name ${JSON.stringify(v.name)} is used twice`);
     volumes.add(v.name);
+    if (v.secret !== undefined) secretName(`volume ${v.name}: secretName`, v.secret.secretName ?? '', out);
     for (const item of v.secret?.items ?? []) {
       if (item.path.startsWith('/') || item.path.split('/').includes('..')) out.push(`volume ${v.name}: item path ${JSON.stringify(item.path)} must be relative without ".."`);
     }
@@ -56,6 +65,8 @@ export function podProblems(pod: Pod): string[] {
       if (e.name === '' || e.name.includes('=') || !/^[\x20-\x7e]+$/.test(e.name)) out.push(`container ${c.name}: env var name ${JSON.stringify(e.name)} is invalid`);
       if (envNames.has(e.name)) out.push(`container ${c.name}: env var ${e.name} is set twice`);
       envNames.add(e.name);
+      const ref = e.valueFrom?.secretKeyRef;
+      if (ref !== undefined) secretName(`container ${c.name}: env var ${e.name} secretKeyRef.name`, ref.name ?? '', out);
     }
   }
   for (const key of Object.keys(pod.metadata?.annotations ?? {})) {
