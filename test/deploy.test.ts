@@ -363,7 +363,7 @@ describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name])('%s', (nam
     }
   });
 
-  it('keeps the certificates in an in-memory emptyDir at certDir, writable only by certs init', () => {
+  it('keeps the certificates in an in-memory emptyDir at certDir, writable by certs init and by serve (renewal), read-only for register', () => {
     const { deployment, config } = get(name);
     const spec = deployment.spec!.template.spec!;
     const { init, main } = podContainers(deployment);
@@ -373,11 +373,23 @@ describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name])('%s', (nam
     const volume = spec.volumes!.find((v) => v.name === certsMount!.name)!;
     expect(volume.emptyDir?.medium).toBe('Memory');
     expect(volume.secret).toBeUndefined();
-    for (const c of [init[1]!, main[0]!]) {
-      const m = mountOf(c, config.webhook.certDir);
-      expect(m?.name, `${c.name} mounts certDir`).toBe(certsMount!.name);
-      expect(m!.readOnly).toBe(true);
-    }
+    const registerMount = mountOf(init[1]!, config.webhook.certDir);
+    expect(registerMount?.name, 'register mounts certDir').toBe(certsMount!.name);
+    expect(registerMount!.readOnly).toBe(true);
+    // serve renews in-process when localCert is on and certDir is writable (src/webhook/certs.ts startCertificateRenewal).
+    expect(config.webhook.localCert).toBe(true);
+    const serveMount = mountOf(main[0]!, config.webhook.certDir);
+    expect(serveMount?.name, 'serve mounts certDir').toBe(certsMount!.name);
+    expect(serveMount!.readOnly ?? false).toBe(false);
+  });
+
+  it('drains gracefully: a preStop pause, then shutdownGrace, all inside terminationGracePeriodSeconds', () => {
+    const { deployment, config } = get(name);
+    const spec = deployment.spec!.template.spec!;
+    const c = podContainers(deployment).main[0]!;
+    const pause = c.lifecycle?.preStop?.sleep?.seconds ?? 0;
+    expect(pause).toBeGreaterThan(0);
+    expect(pause + config.flyteSecrets.server.shutdownGrace / 1000).toBeLessThan(spec.terminationGracePeriodSeconds ?? 30);
   });
 
   it('probes /readyz and /healthz over HTTPS on the listen port', () => {

@@ -12,11 +12,13 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { KeyObject, X509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import type { Config } from '../config/schema.js';
 import { FlyteSecretsError } from '../errors.js';
 import { isKubeStatus, kubeApiError } from './kube.js';
+import type { Logger } from './logger.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -62,6 +64,13 @@ export interface GenerateCertificatesOptions {
   ca?: { cert: string; key: string };
   /** The current time. Default: now. */
   now?: Date;
+  /**
+   * More DNS names for the serving certificate, after those of {@link servingDnsNames} (e.g. `localhost` for a
+   * webhook run on a workstation). Default none.
+   */
+  extraDnsNames?: readonly string[];
+  /** IP addresses (v4 or v6) for the serving certificate's subjectAltName, e.g. `127.0.0.1`, `::1`. Default none. */
+  ipAddresses?: readonly string[];
 }
 
 const EC_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -98,6 +107,7 @@ export async function generateCertificates(options: GenerateCertificatesOptions)
   const now = options.now ?? new Date();
   const notBefore = new Date(now.getTime() - NOT_BEFORE_SKEW_MS);
   const subtle = webcrypto.subtle;
+  const altNames = subjectAltNames(servingDnsNames(serviceName, namespace), options.extraDnsNames ?? [], options.ipAddresses ?? []);
 
   let caCert: x509.X509Certificate;
   let caSigningKey: webcrypto.CryptoKey;
@@ -152,7 +162,7 @@ export async function generateCertificates(options: GenerateCertificatesOptions)
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-      new x509.SubjectAlternativeNameExtension(servingDnsNames(serviceName, namespace).map((value) => ({ type: 'dns' as const, value })), false),
+      new x509.SubjectAlternativeNameExtension(altNames, false),
       await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(await caCert.publicKey.export()),
     ],
@@ -163,6 +173,22 @@ export async function generateCertificates(options: GenerateCertificatesOptions)
     tlsCert: normalizePem(leaf.toString('pem')),
     tlsKey: exportKeyPem(leafKeys.privateKey),
   };
+}
+
+/** The serving certificate's subjectAltName entries: DNS names (deduplicated, in order), then IP addresses. */
+function subjectAltNames(dnsNames: readonly string[], extraDnsNames: readonly string[], ipAddresses: readonly string[]): { type: 'dns' | 'ip'; value: string }[] {
+  const out: { type: 'dns' | 'ip'; value: string }[] = [];
+  for (const name of extraDnsNames) {
+    if (!/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(name)) {
+      throw new FlyteSecretsError('InvalidInput', `cannot make certificates: ${JSON.stringify(name)} is not a DNS name`);
+    }
+  }
+  for (const name of new Set([...dnsNames, ...extraDnsNames])) out.push({ type: 'dns', value: name });
+  for (const ip of new Set(ipAddresses)) {
+    if (isIP(ip) === 0) throw new FlyteSecretsError('InvalidInput', `cannot make certificates: ${JSON.stringify(ip)} is not an IP address`);
+    out.push({ type: 'ip', value: ip });
+  }
+  return out;
 }
 
 function randomSerial(): string {
@@ -630,4 +656,143 @@ export function describeInitCertificates(r: InitCertificatesResult): string {
   const ca = r.action === 'renewed' ? (r.caChanged ? '; new CA: re-run `flyte-secrets register`' : '; same CA') : '';
   const local = r.local === undefined ? '' : r.local.written.length > 0 ? `; wrote ${r.local.written.join(', ')} to ${r.local.certDir}` : `; ${r.local.certDir} already up to date`;
   return `${r.action} certificates in Secret ${r.namespace}/${r.secretName}${why}: serving certificate expires ${r.expiresAt.toISOString()}${ca}${local}`;
+}
+
+/** Longest wait between two checks of {@link startCertificateRenewal}: 12 hours. */
+export const MAX_RENEWAL_CHECK_INTERVAL_MS = 12 * 3_600_000;
+/** Shortest wait between two checks of {@link startCertificateRenewal}: 1 minute. */
+export const MIN_RENEWAL_CHECK_INTERVAL_MS = 60_000;
+/** Wait before the next attempt after a failed check (or the interval, when shorter): 5 minutes. */
+export const RENEWAL_RETRY_MS = 5 * 60_000;
+
+/**
+ * How often a running webhook checks its certificates, derived from `flyteSecrets.certs.renewBefore`: a quarter of
+ * it (so several checks fall inside the renewal window), between 1 minute and 12 hours. With the default `720h`:
+ * 12 hours.
+ *
+ * @example
+ * ```ts
+ * certificateRenewalIntervalMs({ renewBefore: 720 * 3_600_000 }) // 43_200_000 (12 h)
+ * ```
+ */
+export function certificateRenewalIntervalMs(certs: { renewBefore: number }): number {
+  return Math.min(MAX_RENEWAL_CHECK_INTERVAL_MS, Math.max(MIN_RENEWAL_CHECK_INTERVAL_MS, Math.floor(certs.renewBefore / 4)));
+}
+
+/** Options of {@link startCertificateRenewal}. */
+export interface CertificateRenewalOptions {
+  /** Client for the webhook's namespace. */
+  core: CoreV1Api;
+  /** The webhook's namespace (see `webhookNamespace` in kube.ts). */
+  namespace: string;
+  /** Wait between checks. Default: {@link certificateRenewalIntervalMs} of `flyteSecrets.certs`. */
+  intervalMs?: number;
+  /** Each wait is `intervalMs × (1 ± jitter)`, so replicas do not check in step. Default 0.1. */
+  jitter?: number;
+  /** Where results and failures are logged. Default: silent. */
+  logger?: Logger;
+  /**
+   * Called after a check that put a new CA in place (`caChanged`): the MutatingWebhookConfiguration's `caBundle`
+   * must follow (`registerWebhook`), or the API server will not trust the renewed certificate. Errors are logged.
+   */
+  onCaChanged?: (result: InitCertificatesResult) => Promise<void>;
+  /** Random source for the jitter (tests). Default `Math.random`. */
+  random?: () => number;
+}
+
+/** A running renewal loop. */
+export interface CertificateRenewal {
+  /** Check now: {@link initCertificates} (and `onCaChanged` when the CA changed). A call during a check joins it. */
+  runOnce(): Promise<InitCertificatesResult>;
+  /** Stop the timer. A check in progress finishes; no other starts. Safe to call twice. */
+  stop(): void;
+}
+
+/**
+ * Keep a running webhook's certificates fresh without a restart: every `intervalMs` (with jitter) run
+ * {@link initCertificates} — the same create-if-absent / compare-and-swap renewal as `certs init`, so several
+ * replicas may run it at once — which, with `webhook.localCert`, writes renewed files into `webhook.certDir`; the
+ * server's TLS watcher (tls.ts) then serves them to new connections. The first check happens after one interval
+ * (`certs init` ran at start). A failed check is logged and retried after 5 minutes (or the interval, when shorter).
+ * The timer does not keep the process alive.
+ *
+ * Needs what `certs init` needs: `get`, `create`, `update` on the webhook Secret.
+ *
+ * @example
+ * ```ts
+ * const renewal = startCertificateRenewal(config, { core: kc.makeApiClient(CoreV1Api), namespace: webhookNamespace(), logger });
+ * // … on shutdown:
+ * renewal.stop();
+ * ```
+ */
+export function startCertificateRenewal(config: Config, options: CertificateRenewalOptions): CertificateRenewal {
+  const intervalMs = options.intervalMs ?? certificateRenewalIntervalMs(config.flyteSecrets.certs);
+  if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
+    throw new FlyteSecretsError('InvalidInput', `certificate renewal interval must be positive, got ${intervalMs} ms`);
+  }
+  const jitter = Math.min(0.5, Math.max(0, options.jitter ?? 0.1));
+  const random = options.random ?? Math.random;
+  const log = options.logger;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<InitCertificatesResult> | undefined;
+
+  const schedule = (baseMs: number): void => {
+    if (stopped) return;
+    const waitMs = Math.min(2 ** 31 - 1, Math.max(1, Math.round(baseMs * (1 + jitter * (2 * random() - 1)))));
+    timer = setTimeout(() => {
+      timer = undefined;
+      runOnce().then(
+        () => schedule(intervalMs),
+        () => schedule(Math.min(intervalMs, RENEWAL_RETRY_MS)),
+      );
+    }, waitMs);
+    timer.unref();
+  };
+
+  async function check(): Promise<InitCertificatesResult> {
+    let result: InitCertificatesResult;
+    try {
+      result = await initCertificates(config, { core: options.core, namespace: options.namespace });
+    } catch (err) {
+      log?.warn({ event: 'certs_renewal_failed', error: err instanceof Error ? err.message : String(err) }, 'certificate check failed; the current certificate stays in use');
+      throw err;
+    }
+    const written = result.local?.written ?? [];
+    const fields = {
+      event: 'certs_checked',
+      action: result.action,
+      expiresAt: result.expiresAt.toISOString(),
+      caChanged: result.caChanged,
+      written,
+      ...(result.reason !== undefined ? { reason: result.reason } : {}),
+    };
+    if (result.action !== 'kept' || written.length > 0) log?.info(fields, describeInitCertificates(result));
+    else log?.debug(fields, 'certificates still good');
+    if (result.caChanged && options.onCaChanged) {
+      try {
+        await options.onCaChanged(result);
+      } catch (err) {
+        log?.warn({ event: 'certs_ca_publish_failed', error: err instanceof Error ? err.message : String(err) }, 'the CA changed but publishing the new caBundle failed; run `flyte-secrets register`');
+      }
+    }
+    return result;
+  }
+
+  function runOnce(): Promise<InitCertificatesResult> {
+    running ??= check().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  schedule(intervalMs);
+  return {
+    runOnce,
+    stop() {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    },
+  };
 }

@@ -5,16 +5,23 @@
  * SIGTERM or SIGINT: `/readyz` turns 503, the server stops accepting connections, requests in flight finish (up to
  * `flyteSecrets.server.shutdownGrace`), then the command returns and the process exits 0.
  *
+ * With `webhook.localCert` and a reachable Kubernetes API, the certificates are checked and renewed in-process
+ * (`startCertificateRenewal`, src/webhook/certs.ts) and reloaded by the TLS watcher, without a restart.
+ *
  * Also exports {@link createInjectorsFromConfig}, the one place that turns a config into the injector chain (with the
  * Embedded injector's fetcher, budget and cache), so `serve` and `inject` run the same mutation.
  *
  * @module
  */
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Registry } from 'prom-client';
 import type { Config, SecretManagerType } from '../../config/schema.js';
+import type { EmbeddedDeps } from '../../fetch/index.js';
 import type { SecretInjector } from '../../inject/injector.js';
 import type { PodMutator } from '../../inject/mutator.js';
+import type { CertificateRenewal } from '../../webhook/certs.js';
+import type { Logger } from '../../webhook/logger.js';
 
 /** Options of {@link createInjectorsFromConfig}. */
 export interface RuntimeInjectorOptions {
@@ -22,6 +29,8 @@ export interface RuntimeInjectorOptions {
   env?: NodeJS.ProcessEnv;
   /** Registry to put the Embedded fetcher's metrics on (the webhook's `/metrics`). */
   registry?: Registry;
+  /** More for the Embedded manager (e.g. `azure: { credential, ca }` for a local vault); see `EmbeddedDeps`. */
+  embedded?: Omit<EmbeddedDeps, 'env' | 'registry'>;
 }
 
 /** The injector chain and the mutator over it. */
@@ -47,7 +56,7 @@ export async function createInjectorsFromConfig(config: Config, options: Runtime
   if (enabledManagers(config.webhook).includes('Embedded')) {
     // Engineer G's assembly: backend fetcher → request budget → cache → Embedded injector.
     const { createEmbeddedSecretManager } = await import('../../fetch/index.js');
-    embedded = await createEmbeddedSecretManager(config, { env, ...(options.registry === undefined ? {} : { registry: options.registry }) });
+    embedded = await createEmbeddedSecretManager(config, { ...options.embedded, env, ...(options.registry === undefined ? {} : { registry: options.registry }) });
   }
   const injectors = buildInjectors(config, { env, ...(embedded === undefined ? {} : { embedded }) });
   return { injectors, mutator: createMutator(config, injectors) };
@@ -56,6 +65,57 @@ export async function createInjectorsFromConfig(config: Config, options: Runtime
 function parsePort(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('expected a port number 0-65535');
   return Number(value);
+}
+
+/**
+ * With `webhook.localCert`, renew the certificates in-process ({@link startCertificateRenewal}): the same check as
+ * `certs init`, against the cluster it uses (`loadKubeConfig`: KUBECONFIG, the in-cluster service account,
+ * ~/.kube/config), writing renewed files into the cert directory that the TLS watcher reloads. When the CA changes,
+ * the webhook configuration is registered again. Off (logged once) without a cluster or with a read-only cert
+ * directory.
+ */
+async function startServeRenewal(config: Config, certDirOverride: string | undefined, logger: Logger): Promise<CertificateRenewal | undefined> {
+  if (!config.webhook.localCert) return undefined;
+  const effective: Config = certDirOverride === undefined ? config : { ...config, webhook: { ...config.webhook, certDir: certDirOverride } };
+  const certDir = effective.webhook.certDir;
+  const [{ AdmissionregistrationV1Api, CoreV1Api }, { loadKubeConfig, webhookNamespace }, { certificateRenewalIntervalMs, startCertificateRenewal }, { describeRegisterWebhook, registerWebhook }, { errorMessage }] =
+    await Promise.all([
+      import('@kubernetes/client-node'),
+      import('../../webhook/kube.js'),
+      import('../../webhook/certs.js'),
+      import('../../webhook/register.js'),
+      import('../../errors.js'),
+    ]);
+  try {
+    accessSync(certDir, fsConstants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    logger.info({ event: 'certs_renewal_off', certDir, reason: code }, 'certificate renewal in the server is off: the cert directory is not writable (renewal then needs a restart, which runs certs init)');
+    return undefined;
+  }
+  let kc;
+  try {
+    kc = await loadKubeConfig();
+  } catch (err) {
+    logger.info({ event: 'certs_renewal_off', reason: errorMessage(err) }, 'certificate renewal in the server is off: no Kubernetes API configuration');
+    return undefined;
+  }
+  const namespace = webhookNamespace(process.env);
+  const core = kc.makeApiClient(CoreV1Api);
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const intervalMs = certificateRenewalIntervalMs(effective.flyteSecrets.certs);
+  const renewal = startCertificateRenewal(effective, {
+    core,
+    namespace,
+    intervalMs,
+    logger,
+    onCaChanged: async () => {
+      const r = await registerWebhook(effective, { core, admission, namespace });
+      logger.info({ event: 'registered' }, describeRegisterWebhook(r, effective, namespace));
+    },
+  });
+  logger.info({ event: 'certs_renewal_on', namespace, secret: effective.webhook.secretName, certDir, intervalMs }, 'certificates are checked and renewed in the server');
+  return renewal;
 }
 
 /** Options of the `serve` command. */
@@ -75,13 +135,13 @@ export interface ServeOptions {
  * ```
  */
 export async function runServe(options: ServeOptions): Promise<void> {
-  const [{ loadConfigFile }, { startWebhookServer }, { createLogger }, { createWebhookMetrics }] = await Promise.all([
-    import('../../config/load.js'),
+  const [{ startWebhookServer }, { createLogger }, { createWebhookMetrics }, { readConfigFile }] = await Promise.all([
     import('../../webhook/server.js'),
     import('../../webhook/logger.js'),
     import('../../webhook/metrics.js'),
+    import('../io.js'),
   ]);
-  const config = loadConfigFile(options.config);
+  const config = await readConfigFile(options.config);
   const logger = createLogger({ level: config.flyteSecrets.server.logLevel });
   const metrics = createWebhookMetrics();
   const { injectors, mutator } = await createInjectorsFromConfig(config, { registry: metrics.registry });
@@ -95,6 +155,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.invalidationPort === undefined ? {} : { invalidationPort: options.invalidationPort }),
   });
+  const renewal = await startServeRenewal(config, options.certDir, logger);
   logger.info(
     { event: 'started', port: server.port, invalidationPort: server.invalidationPort ?? null, managers: mutator.managers, certDir: options.certDir ?? config.webhook.certDir },
     'flyte-secrets webhook started',
@@ -110,6 +171,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     process.on('SIGINT', onSignal);
   });
   const started = Date.now();
+  renewal?.stop();
   server.setReady(false);
   // close() stops accepting at once (synchronously), then waits for the requests in flight.
   const closed = server.close();
@@ -133,6 +195,8 @@ export function register(program: Command): void {
         'Endpoints: POST /mutate--v1-pod, GET /healthz, GET /readyz, GET /metrics; POST /invalidate-secret on the',
         'invalidation port. TLS files are reloaded when they change. Logs are JSON lines on stdout.',
         'SIGTERM/SIGINT: /readyz turns 503, requests in flight finish (flyteSecrets.server.shutdownGrace), exit 0.',
+        'With webhook.localCert and a Kubernetes API (in-cluster, KUBECONFIG or ~/.kube/config), the certificates are',
+        'also checked every renewBefore/4 (at most 12 h) and renewed in place, as `certs init` does.',
         '',
         'Example:',
         '  $ flyte-secrets serve --config /etc/flyte/config.yaml',
