@@ -5,6 +5,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
 import { FlyteSecretsError, type ErrorOptions } from '../errors.js';
 
 /** An error that ends the CLI with `exitCode` and prints only its message (no stack). */
@@ -46,4 +47,25 @@ export function writeBytes(bytes: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
     process.stdout.write(bytes, (err) => (err ? reject(err) : resolve()));
   });
+}
+
+/**
+ * Read and validate a config file for a command: `loadConfigFile`, with any failure that is not already a
+ * `FlyteSecretsError` (e.g. the YAML library's own errors for an unresolved alias or an alias bomb) turned into a
+ * clear {@link CliError} naming the file, instead of an internal error with a stack trace.
+ *
+ * @example
+ * ```ts
+ * const config = await readConfigFile(opts.config);
+ * ```
+ */
+export async function readConfigFile(file: string): Promise<Config> {
+  const { loadConfigFile } = await import('../config/load.js');
+  try {
+    return loadConfigFile(file);
+  } catch (err) {
+    if (err instanceof FlyteSecretsError) throw err;
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new CliError(`invalid config ${file}: ${why}`, 1, { cause: err });
+  }
 }

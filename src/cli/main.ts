@@ -15,6 +15,7 @@ import { register as registerAzure } from './commands/azure.js';
 import { register as registerCerts } from './commands/certs.js';
 import { register as registerConfig } from './commands/config.js';
 import { register as registerDecodeAnnotations } from './commands/decode-annotations.js';
+import { register as registerDev } from './commands/dev.js';
 import { register as registerEmulator } from './commands/emulator.js';
 import { register as registerInject } from './commands/inject.js';
 import { register as registerRegister } from './commands/register.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerCerts(program);
   registerConfig(program);
   registerDecodeAnnotations(program);
+  registerDev(program);
   registerEmulator(program);
   registerInject(program);
   registerRegister(program);
@@ -55,21 +57,38 @@ function inheritExitOverride(cmd: Command): void {
   for (const sub of cmd.commands) inheritExitOverride(sub);
 }
 
-/** Run the CLI with `argv` (as `process.argv`) and exit with the right code. */
-export async function main(argv: string[]): Promise<never> {
-  let code = 0;
+/**
+ * Run the CLI with `argv` (as `process.argv`) and return its exit code without exiting: errors are reported on
+ * stderr as {@link reportError} does. Used by {@link main} and by tests that drive many commands in one process.
+ *
+ * @example
+ * ```ts
+ * const code = await runCli(['node', 'flyte-secrets', 'config', 'check', 'config.yaml']);
+ * ```
+ */
+export async function runCli(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    code = report(err);
+    return reportError(err);
   }
+}
+
+/** Run the CLI with `argv` (as `process.argv`) and exit with the right code. */
+export async function main(argv: string[]): Promise<never> {
+  const code = await runCli(argv);
   // Let stdout/stderr drain before exiting.
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   process.exit(code);
 }
 
-function report(err: unknown): number {
+/**
+ * Print an error that ended a command and return the exit code: commander's own (already printed) → 0 or 2; a
+ * {@link CliError} → its message and code; a `FlyteSecretsError` → its message, 1; anything else is a bug → the
+ * stack, 70.
+ */
+export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     // Commander already printed the message (or the help text).
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;

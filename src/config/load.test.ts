@@ -77,6 +77,12 @@ describe('config parsing', () => {
     expect(parseConfig({ propeller: { workers: 4 } }).webhook.listenPort).toBe(9443);
   });
 
+  it('refuses unresolved aliases and alias bombs with a ConfigError, not a crash', () => {
+    expect(() => parseConfigText('webhook: *nowhere\n')).toThrow(ConfigError);
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'webhook: {listenPort: 1}', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]'].join('\n');
+    expect(() => parseConfigText(bomb)).toThrow(/cannot read the YAML/);
+  });
+
   it('accepts JSON', () => {
     expect(parseConfigText('{"webhook":{"listenPort":8443}}').webhook.listenPort).toBe(8443);
   });

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { FlyteSecretsError } from '../errors.js';
+import { errorMessage, FlyteSecretsError } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
 
 /** One problem in a config, with the dot-path of the key it concerns. */
@@ -79,7 +79,14 @@ export function parseConfigText(text: string, source = '(inline)', env: NodeJS.P
       doc.errors.map((e) => ({ path: '', message: `${(e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '')}${e.linePos ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : ''}` })),
     );
   }
-  return parseConfig(doc.toJS(), source, env);
+  let value: unknown;
+  try {
+    // A bounded alias count stops "billion laughs" documents; an unresolved alias throws here too.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError(source, [{ path: '', message: `cannot read the YAML: ${errorMessage(err).split('\n')[0] ?? ''}` }]);
+  }
+  return parseConfig(value, source, env);
 }
 
 /** Read and validate a config file. */

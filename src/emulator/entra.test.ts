@@ -24,6 +24,21 @@ describe('TokenIssuer', () => {
     expect(i.verify(tokenOf(r.body))).toBe(false);
   });
 
+  it('an issuer with the same signing key (a restart) accepts the earlier tokens until revokeAll', () => {
+    const key = Buffer.alloc(32, 7);
+    const first = issuer({ signingKey: key });
+    const t = tokenOf(first.token(TENANT, form({ client_secret: 's3cr3t' })).body);
+    const restarted = issuer({ signingKey: key });
+    expect(restarted.verify(t)).toBe(true);
+    expect(restarted.verify(`${t.slice(0, -2)}xx`)).toBe(false);
+    const own = tokenOf(restarted.token(TENANT, form({ client_secret: 's3cr3t' })).body);
+    restarted.revokeAll();
+    expect(restarted.verify(t)).toBe(false);
+    expect(restarted.verify(own)).toBe(false);
+    expect(restarted.verify(tokenOf(restarted.token(TENANT, form({ client_secret: 's3cr3t' })).body))).toBe(true);
+    expect(() => issuer({ signingKey: Buffer.alloc(8) })).toThrow(/at least 32 bytes/);
+  });
+
   it('tokens expire', () => {
     let now = 1_000_000;
     const i = issuer({ now: () => now, tokenLifetimeSeconds: 60 });

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** The audience (resource) Key Vault tokens are for. */
 export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';
@@ -26,6 +26,12 @@ export interface TokenIssuerOptions {
   allowedAssertions?: readonly string[];
   /** Clock in ms, for tests. */
   now?: () => number;
+  /**
+   * Key that signs the tokens (at least 32 bytes). Tokens are checked by signature, not looked up, so an emulator
+   * restarted with the same key (the same `stateDir`) accepts the tokens it issued before, as Key Vault keeps
+   * accepting Entra tokens across its own restarts. Default: random, so another emulator's tokens are refused.
+   */
+  signingKey?: Uint8Array;
 }
 
 /** An HTTP answer of the Entra endpoints (JSON body). */
@@ -36,9 +42,12 @@ export interface EntraResponse {
   counter: string;
 }
 
-interface IssuedToken {
-  expiresAt: number;
-  scope: string;
+/** What a token carries (signed): boot id, sequence number, expiry (ms) and scope. */
+interface TokenClaims {
+  b: string;
+  n: number;
+  e: number;
+  s: string;
 }
 
 function oauthError(status: number, error: string, description: string): { status: number; body: unknown } {
@@ -49,7 +58,8 @@ function oauthError(status: number, error: string, description: string): { statu
 }
 
 /**
- * Issues and checks opaque access tokens, and answers the Entra endpoints.
+ * Issues and checks access tokens (opaque to clients; signed, so they need no per-token state), and answers the
+ * Entra endpoints.
  *
  * @example
  * ```ts
@@ -59,13 +69,22 @@ function oauthError(status: number, error: string, description: string): { statu
  * ```
  */
 export class TokenIssuer {
-  readonly #tokens = new Map<string, IssuedToken>();
   readonly #opts: TokenIssuerOptions;
   readonly #now: () => number;
+  readonly #key: Uint8Array;
+  /** Tells this run's tokens from those of an earlier run with the same key. */
+  readonly #boot = randomBytes(6).toString('base64url');
+  #issued = 0;
+  /** Tokens of this run up to this sequence number are revoked; -1: none. */
+  #revokedUpTo = -1;
+  /** After {@link revokeAll}, tokens of earlier runs are revoked too. */
+  #revokedEarlierRuns = false;
 
   constructor(options: TokenIssuerOptions) {
     this.#opts = options;
     this.#now = options.now ?? Date.now;
+    if (options.signingKey !== undefined && options.signingKey.length < 32) throw new Error('TokenIssuer: signingKey must be at least 32 bytes');
+    this.#key = options.signingKey ?? randomBytes(32);
   }
 
   /** True when `tenant` is the emulated tenant (case-insensitive). */
@@ -73,20 +92,34 @@ export class TokenIssuer {
     return tenant.toLowerCase() === this.#opts.tenantId.toLowerCase();
   }
 
-  /** True when `token` was issued here for Key Vault and has not expired. */
+  /** True when `token` was issued here (or by an earlier run with the same key) for Key Vault, and is still valid. */
   verify(token: string): boolean {
-    const t = this.#tokens.get(token);
-    if (!t) return false;
-    if (t.expiresAt <= this.#now()) {
-      this.#tokens.delete(token);
+    const dot = token.indexOf('.');
+    if (dot <= 0) return false;
+    const body = token.slice(0, dot);
+    const given = Buffer.from(token.slice(dot + 1), 'base64url');
+    const expected = this.#sign(body);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+    let claims: TokenClaims;
+    try {
+      claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as TokenClaims;
+    } catch {
       return false;
     }
-    return t.scope.split(' ').some((s) => s.toLowerCase().startsWith(KEY_VAULT_RESOURCE));
+    if (typeof claims.e !== 'number' || claims.e <= this.#now()) return false;
+    const revoked = claims.b === this.#boot ? claims.n <= this.#revokedUpTo : this.#revokedEarlierRuns;
+    if (revoked) return false;
+    return typeof claims.s === 'string' && claims.s.split(' ').some((x) => x.toLowerCase().startsWith(KEY_VAULT_RESOURCE));
   }
 
-  /** Forget every issued token (clients must fetch new ones). */
+  /** Revoke every token issued so far, by this run or an earlier one (clients must fetch new ones). */
   revokeAll(): void {
-    this.#tokens.clear();
+    this.#revokedUpTo = this.#issued;
+    this.#revokedEarlierRuns = true;
+  }
+
+  #sign(body: string): Buffer {
+    return createHmac('sha256', this.#key).update(body).digest();
   }
 
   /** `GET /<tenant>/v2.0/.well-known/openid-configuration`, with endpoints on `base` (`https://host:port`). */
@@ -165,9 +198,10 @@ export class TokenIssuer {
       return reject(oauthError(401, 'invalid_client', "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type."));
     }
     const lifetime = this.#opts.tokenLifetimeSeconds ?? 3599;
-    const accessToken = randomBytes(32).toString('base64url');
-    this.#sweep();
-    this.#tokens.set(accessToken, { expiresAt: this.#now() + lifetime * 1000, scope });
+    this.#issued += 1;
+    const claims: TokenClaims = { b: this.#boot, n: this.#issued, e: this.#now() + lifetime * 1000, s: scope };
+    const body = Buffer.from(JSON.stringify(claims), 'utf8').toString('base64url');
+    const accessToken = `${body}.${this.#sign(body).toString('base64url')}`;
     return {
       status: 200,
       counter: 'token',
@@ -177,12 +211,5 @@ export class TokenIssuer {
 
   #unknownTenant(tenant: string): { status: number; body: unknown } {
     return oauthError(400, 'invalid_request', `AADSTS90002: Tenant '${tenant}' not found. This emulator serves tenant '${this.#opts.tenantId}' only.`);
-  }
-
-  /** Drop expired tokens once the map grows, so long benchmarks do not leak memory. */
-  #sweep(): void {
-    if (this.#tokens.size < 10_000) return;
-    const now = this.#now();
-    for (const [k, t] of this.#tokens) if (t.expiresAt <= now) this.#tokens.delete(k);
   }
 }

@@ -156,6 +156,34 @@ describe('startEmulator options', () => {
     }
   });
 
+  it('a restart on the same state directory accepts the tokens issued before (and a revocation covers them)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'emulator-token-'));
+    try {
+      const a = await startEmulator({ stateDir: dir, clientSecret: 's' });
+      const t = await token(a);
+      const port = a.port;
+      await a.close();
+      expect(statSync(join(dir, 'token-key')).mode & 0o077).toBe(0);
+      const b = await startEmulator({ stateDir: dir, clientSecret: 's', port, seed: [{ name: 'x', value: 'v' }] });
+      try {
+        expect((await send(b, 'GET', '/secrets/x/', { token: t })).status).toBe(200);
+        b.revokeTokens();
+        expect((await send(b, 'GET', '/secrets/x/', { token: t })).status).toBe(401);
+      } finally {
+        await b.close();
+      }
+      // Another state directory: another key, the token is refused.
+      const c = await startEmulator({ clientSecret: 's' });
+      try {
+        expect((await send(c, 'GET', '/secrets/x/', { token: t })).status).toBe(401);
+      } finally {
+        await c.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a bad seed before listening, naming the entry', async () => {
     const err = await startEmulator({ seed: [{ name: 'x', value: 'y'.repeat(25_601) }] }).then(
       () => undefined,

@@ -55,9 +55,9 @@ export interface EmulatorOptions {
   /** Address to listen on. Default `127.0.0.1`. URLs use `127.0.0.1` when this is a wildcard (`0.0.0.0`, `::`). */
   host?: string;
   /**
-   * Directory for `ca.pem` (reported as `caFile`), `ca-key.pem` and `emulator.json` (the ready info). A CA found
-   * there is reused, so `NODE_EXTRA_CA_CERTS` stays valid across restarts. Default: a fresh temporary directory,
-   * removed on close.
+   * Directory for `ca.pem` (reported as `caFile`), `ca-key.pem`, `token-key` and `emulator.json` (the ready info).
+   * A CA and a token key found there are reused, so `NODE_EXTRA_CA_CERTS` and the tokens clients hold stay valid
+   * across restarts. Default: a fresh temporary directory, removed on close.
    */
   stateDir?: string;
   /** Tenant id the Entra endpoint serves and the vault's challenge names. Default {@link DEFAULT_TENANT_ID}. */
@@ -176,6 +176,24 @@ function loadCa(dir: string): CaMaterial | undefined {
   }
 }
 
+/**
+ * The key that signs access tokens, kept in `<stateDir>/token-key` (0600) so that an emulator restarted on the same
+ * state directory accepts the tokens it issued before (clients cache tokens for an hour, as with Entra).
+ */
+function loadOrCreateTokenKey(dir: string): Buffer {
+  const file = join(dir, 'token-key');
+  try {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
+    if (key.length >= 32) return key;
+  } catch {
+    // absent or unreadable: make a new one
+  }
+  const key = randomBytes(32);
+  writeFileSync(file, `${key.toString('base64url')}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return key;
+}
+
 const ENTRA_OPENID = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/;
 const ENTRA_TOKEN = /^\/([^/]+)\/oauth2\/v2\.0\/token$/;
 const ENTRA_DISCOVERY = /^\/[^/]+\/discovery\/instance$/;
@@ -235,18 +253,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     ...(options.rateLimitWindowMs === undefined ? {} : { rateLimitWindowMs: options.rateLimitWindowMs }),
   });
   if (options.faults) faults.setFaults(parseFaultSettings(options.faults).faults);
-  const issuer = new TokenIssuer({
-    tenantId,
-    clientId,
-    clientSecret,
-    ...(options.tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds: options.tokenLifetimeSeconds }),
-    ...(options.allowedAssertions === undefined ? {} : { allowedAssertions: options.allowedAssertions }),
-  });
-
   // TLS + state directory.
   const tempDir = options.stateDir === undefined;
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'flyte-secrets-emulator-'));
   mkdirSync(stateDir, { recursive: true });
+  const issuer = new TokenIssuer({
+    tenantId,
+    clientId,
+    clientSecret,
+    signingKey: loadOrCreateTokenKey(stateDir),
+    ...(options.tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds: options.tokenLifetimeSeconds }),
+    ...(options.allowedAssertions === undefined ? {} : { allowedAssertions: options.allowedAssertions }),
+  });
+
   const tlsHosts = [...new Set([...DEFAULT_TLS_HOSTS, ...(host === '0.0.0.0' || host === '::' ? [] : [host]), ...(options.tlsHosts ?? [])])];
   const existingCa = loadCa(stateDir);
   const tls = await generateEmulatorTls({ hosts: tlsHosts, ...(existingCa ? { ca: existingCa } : {}) });

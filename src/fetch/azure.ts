@@ -18,7 +18,7 @@ import { decodeKeyVaultValue } from '../azure/secret-value.js';
 import { FlyteSecretsError, errorMessage } from '../errors.js';
 import { encodeSecretName, type FlyteSecretId } from '../secret/flyte-id.js';
 import type { SecretValue } from '../secret/value.js';
-import { SecretNil, SecretNotFound, SecretReadFailure, isNetworkError, parseRetryAfter, raceAbort, type SecretFetcher } from './fetcher.js';
+import { SecretNil, SecretNotFound, SecretReadFailure, isNetworkError, parseRetryAfter, raceAbort, valueFreeError, type SecretFetcher } from './fetcher.js';
 
 /** The one SDK call the fetcher makes (`SecretClient.getSecret`), so tests can pass a stand-in. */
 export interface KeyVaultSecretReader {
@@ -93,23 +93,10 @@ export function createAzureFetcher(options: AzureFetcherOptions): SecretFetcher 
       try {
         return decodeKeyVaultValue(text, { plainValues });
       } catch (err) {
-        throw new SecretReadFailure(secretId, valueFreeCause(err, text));
+        throw new SecretReadFailure(secretId, valueFreeError(err, text));
       }
     },
   };
-}
-
-/** A decode error's text, unless it quotes (part of) the value; then a generic one. */
-function valueFreeCause(err: unknown, value: string): Error {
-  const message = errorMessage(err);
-  const leaks = value.length >= 3 && (message.includes(value) || [...chunks(value, 8)].some((c) => message.includes(c)));
-  if (!leaks) return err instanceof Error ? err : new Error(message);
-  return new FlyteSecretsError('InvalidEnvelope', "the Key Vault value is not Flyte's {\"type\",\"value\"} JSON envelope");
-}
-
-function* chunks(text: string, size: number): Generator<string> {
-  if (text.length <= size) return;
-  for (let i = 0; i + size <= text.length; i += size) yield text.slice(i, i + size);
 }
 
 function classify(secretId: string, err: unknown): Error {

@@ -168,6 +168,28 @@ describe('secret cache', () => {
     expect(small.size).toBeLessThan(5);
   });
 
+  it('sweeps out entries nothing can use, and keeps not-found answers without the backend error object', async () => {
+    const c = clock();
+    const cache = createSecretCache({ ...base, negativeTtlMs: 100, staleIfErrorMaxAgeMs: 0, ttlMs: 5000, now: c.now });
+    const heavy = Object.assign(new Error('secrets "x" not found'), { response: { body: 'x'.repeat(100_000) } });
+    // 1,200 never-seen names, one per ms: without a sweep, every negative entry would stay until evicted by size.
+    for (let i = 0; i < 1200; i++) {
+      const id = { ...project, name: `never-${i}` };
+      const err = await cache.get(id, () => Promise.reject(new SecretNotFound(`id-${i}`, heavy, { status: 404 }))).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SecretNotFound);
+      c.advance(1);
+    }
+    // The sweep at the 1,000th store dropped the ~900 entries expired by then.
+    expect(cache.size).toBeLessThan(400);
+    expect(cache.bytes).toBeLessThan(400 * 1000);
+    // A negative hit gives the same message and class, without the heavy cause.
+    const again = (await cache.get({ ...project, name: 'never-1199' }, () => Promise.reject(new Error('not called'))).catch((e: unknown) => e)) as SecretNotFound;
+    expect(again).toBeInstanceOf(SecretNotFound);
+    expect(again.message).toBe(`[SecretNotFound] secret id-1199 not found in the secret manager, caused by: secrets "x" not found`);
+    expect(again.status).toBe(404);
+    expect(JSON.stringify(Object.entries(again.cause as object))).not.toContain('xxxx');
+  });
+
   it('keeps values redacted', async () => {
     const cache = createSecretCache(base);
     const r = await cache.get(project, () => Promise.resolve(SecretValue.fromString('hunter2')));

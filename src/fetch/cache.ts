@@ -12,6 +12,8 @@
  * - `invalidate(id)` drops the three scope keys of a secret (§4.0.6), including calls in flight: a value read before
  *   the invalidation is not stored after it.
  * - **Bounded**: by `cache.inMemoryFixedSize.size` bytes (values + keys) and an entry count; the oldest entries go first.
+ *   Entries nothing can use any more (expired not-found answers, values past the stale-if-error window) are swept
+ *   out every 1,000 stores or minute, and a not-found answer is kept without the backend's error object.
  *
  * Values stay {@link SecretValue}s (redacted when printed).
  *
@@ -19,7 +21,8 @@
  */
 import { encodeSecretName, scopeCascade, type FlyteSecretId } from '../secret/flyte-id.js';
 import type { SecretValue } from '../secret/value.js';
-import { FetchError, isNotFound } from './fetcher.js';
+import { FlyteSecretsError, errorMessage } from '../errors.js';
+import { FetchError, SecretNotFound, isNotFound } from './fetcher.js';
 import { noopFetchMetrics, type FetchMetrics } from './metrics.js';
 
 /** Options of {@link createSecretCache}. */
@@ -95,6 +98,22 @@ interface NegativeEntry {
 type Entry = PositiveEntry | NegativeEntry;
 
 const ENTRY_OVERHEAD = 128;
+/** Expired entries are swept out after this many stores, or this long, whichever comes first. */
+const SWEEP_EVERY_STORES = 1000;
+const SWEEP_EVERY_MS = 60_000;
+
+/**
+ * The not-found error to keep in a negative entry: same class, code and message, without the backend's error
+ * object (an SDK error holds the request, the response and their headers: kilobytes per entry, which a stream of
+ * never-seen names would pile up).
+ */
+function compactNotFound(err: unknown): Error {
+  if (err instanceof FetchError) {
+    const cause = err.cause === undefined || err.cause === null ? undefined : new Error(errorMessage(err.cause));
+    return new SecretNotFound(err.secretId, cause, err.status === undefined ? {} : { status: err.status });
+  }
+  return new FlyteSecretsError('SecretNotFound', errorMessage(err));
+}
 
 /**
  * Parse flytestdlib's cache size (`100M`, `64Mi`, `1G`, or a number of bytes). Undefined when unreadable.
@@ -154,6 +173,17 @@ export function createSecretCache(options: SecretCacheOptions): SecretCache {
   const entries = new Map<string, Entry>();
   const inflight = new Map<string, Promise<CachedValue>>();
   let bytes = 0;
+  let storesSinceSweep = 0;
+  let lastSweep = now();
+
+  /** Drop entries nothing can use any more: expired not-found answers, values past the stale-if-error window. */
+  function sweep(t: number): void {
+    storesSinceSweep = 0;
+    lastSweep = t;
+    for (const [key, e] of entries) {
+      if (e.kind === 'notFound' ? e.expiresAt <= t : t - e.expiresAt > options.staleIfErrorMaxAgeMs) remove(key);
+    }
+  }
 
   function remove(key: string): void {
     const e = entries.get(key);
@@ -164,6 +194,8 @@ export function createSecretCache(options: SecretCacheOptions): SecretCache {
 
   function store(key: string, entry: Entry): void {
     remove(key);
+    storesSinceSweep += 1;
+    if (storesSinceSweep >= SWEEP_EVERY_STORES || entry.storedAt - lastSweep >= SWEEP_EVERY_MS) sweep(entry.storedAt);
     if (entry.cost > maxBytes) return;
     entries.set(key, entry);
     bytes += entry.cost;
@@ -190,8 +222,11 @@ export function createSecretCache(options: SecretCacheOptions): SecretCache {
         const t = now();
         const current = inflight.get(key) === self.promise;
         if (isNotFound(err)) {
-          if (current && options.negativeTtlMs > 0) store(key, { kind: 'notFound', error: err, storedAt: t, expiresAt: t + options.negativeTtlMs, cost: ENTRY_OVERHEAD + key.length * 2 });
-          else if (current) remove(key);
+          if (current && options.negativeTtlMs > 0) {
+            const error = compactNotFound(err);
+            store(key, { kind: 'notFound', error, storedAt: t, expiresAt: t + options.negativeTtlMs, cost: ENTRY_OVERHEAD + key.length * 2 + error.message.length * 2 });
+          }
+          if (current && options.negativeTtlMs <= 0) remove(key);
           throw err;
         }
         const readFailure = err instanceof FetchError ? err.code === 'SecretReadFailure' : true;

@@ -15,6 +15,7 @@ import type { MutationOutcome, PodMutator } from '../inject/mutator.js';
 import { errorShape, logAdmission, silentLogger, type AdmissionLogFields, type Logger } from './logger.js';
 import type { AdmissionOutcomeLabel, WebhookMetrics } from './metrics.js';
 import { buildAdmissionResponse, httpErrorStatus, parseAdmissionReview, type AdmissionDecision, type AdmissionRequest } from './review.js';
+import { isRecord, podShapeProblem } from './pod-shape.js';
 
 /** The message of a denial caused by an unexpected error (details go to the log, without values). */
 export const INTERNAL_ERROR_MESSAGE = 'flyte-secrets webhook: internal error while mutating the pod; see the webhook logs for this request uid';
@@ -43,9 +44,6 @@ export interface AdmissionHandlerOptions {
 /** A review handler made by {@link createAdmissionHandler}. */
 export type AdmissionHandler = (body: Buffer) => Promise<HandlerResult>;
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** True when the request is about a core/v1 Pod itself (not a subresource such as `pods/binding`). */
 export function isPodRequest(request: AdmissionRequest): boolean {
@@ -84,7 +82,7 @@ function podProblem(object: unknown): string | undefined {
   for (const key of ['metadata', 'spec'] as const) {
     if (object[key] !== undefined && !isRecord(object[key])) return `the request object's ${key} is not a JSON object`;
   }
-  return undefined;
+  return podShapeProblem(object);
 }
 
 type LogBase = Omit<AdmissionLogFields, 'outcome' | 'durationMs' | 'reason'>;

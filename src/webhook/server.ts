@@ -7,7 +7,8 @@
  *
  * Hardening (`flyteSecrets.server`): HTTP/1.1 only over ALPN (Flyte's `enableHTTP2: false`), TLS ≥ `minTlsVersion`,
  * bodies over `maxBodyBytes` refused with 413 as they stream (never buffered past the limit), headers and body must
- * arrive within `requestTimeout`, more than `maxConcurrentAdmissions` at once answered 429. The certificate is
+ * arrive within `requestTimeout` (and a connection's first request within `requestTimeout` of connecting), more
+ * than `maxConcurrentAdmissions` mutations at once answered 429 (a slot is taken once the body has arrived). The certificate is
  * reloaded from `certDir` when its files change (see tls.ts). {@link WebhookServer.close} drains requests in flight
  * for up to `shutdownGrace`.
  *
@@ -15,7 +16,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import type { Config, SecretManagerType } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
@@ -204,6 +205,23 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       sendJson(res, 415, httpErrorStatus(415, `unsupported content type ${JSON.stringify(req.headers['content-type'] ?? '')}: send the AdmissionReview as application/json`));
       return;
     }
+    // The body is read before a slot is taken: slots guard the mutation (CPU, backend calls), so clients that
+    // trickle their bodies (cut at requestTimeout) never make the webhook refuse the API server's requests.
+    let body: Buffer;
+    try {
+      body = await readBody(req, settings.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        count('too_large');
+        logger.warn({ event: 'too_large', limit: settings.maxBodyBytes }, 'admission request body over the limit; answered 413');
+        sendJson(res, 413, httpErrorStatus(413, `request body exceeds ${settings.maxBodyBytes} bytes (flyteSecrets.server.maxBodyBytes)`), { connection: 'close' });
+        discardThenClose(req);
+        return;
+      }
+      count('aborted');
+      logger.info({ event: 'aborted' }, 'admission request body did not arrive (client went away or requestTimeout passed)');
+      return;
+    }
     if (admissions >= settings.maxConcurrentAdmissions) {
       count('throttled');
       logger.warn({ event: 'throttled', inFlight: admissions, limit: settings.maxConcurrentAdmissions }, 'too many admissions in flight; answered 429');
@@ -212,21 +230,6 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     }
     admissions += 1;
     try {
-      let body: Buffer;
-      try {
-        body = await readBody(req, settings.maxBodyBytes);
-      } catch (err) {
-        if (err instanceof BodyTooLargeError) {
-          count('too_large');
-          logger.warn({ event: 'too_large', limit: settings.maxBodyBytes }, 'admission request body over the limit; answered 413');
-          sendJson(res, 413, httpErrorStatus(413, `request body exceeds ${settings.maxBodyBytes} bytes (flyteSecrets.server.maxBodyBytes)`), { connection: 'close' });
-          discardThenClose(req);
-          return;
-        }
-        count('aborted');
-        logger.info({ event: 'aborted' }, 'admission request body did not arrive (client went away or requestTimeout passed)');
-        return;
-      }
       const result = await handle(body);
       if (!res.destroyed) sendJson(res, result.status, result.body);
     } finally {
@@ -282,7 +285,39 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     // Node checks request timeouts on this interval (default 30 s): keep it well below requestTimeout.
     connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(requestTimeout / 4))),
   });
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => void onRequest(req, res));
+  // A connection must bring its first request's headers within requestTimeout. Node's headersTimeout starts only
+  // with the first byte of a request, and its handshakeTimeout is undone by the HTTP layer, so without this a
+  // client could hold connections (TCP without a TLS handshake, or TLS without a request) open forever, and
+  // close() would wait for them. Connections are keyed by the client's address and port, which the TCP socket and
+  // the TLS socket on it share.
+  const awaitingFirstRequest = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
+  const keyOf = (s: Socket): string => `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
+  server.on('connection', (socket: Socket) => {
+    const key = keyOf(socket);
+    const timer = setTimeout(() => {
+      awaitingFirstRequest.delete(key);
+      logger.debug({ event: 'idle_connection_closed', waitedMs: requestTimeout }, 'closed a connection that sent no request within requestTimeout');
+      socket.destroy();
+    }, requestTimeout);
+    timer.unref();
+    awaitingFirstRequest.set(key, { socket, timer });
+    socket.once('close', () => {
+      const entry = awaitingFirstRequest.get(key);
+      if (entry?.socket === socket) {
+        clearTimeout(entry.timer);
+        awaitingFirstRequest.delete(key);
+      }
+    });
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const key = keyOf(req.socket);
+    const entry = awaitingFirstRequest.get(key);
+    if (entry !== undefined) {
+      clearTimeout(entry.timer);
+      awaitingFirstRequest.delete(key);
+    }
+    void onRequest(req, res);
+  });
   server.on('tlsClientError', (err) => logger.debug({ event: 'tls_error', error: errorMessage(err) }, 'TLS handshake failed'));
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // Node's own statuses: 408 when headers or body did not arrive within requestTimeout, 431 for huge headers.
@@ -331,6 +366,11 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     ready = false;
     const serverClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
     httpServer.closeIdleConnections();
+    for (const { socket, timer } of awaitingFirstRequest.values()) {
+      clearTimeout(timer);
+      socket.destroy();
+    }
+    awaitingFirstRequest.clear();
     // Answers still to be written close their connection instead of keeping it alive.
     for (const res of active) if (!res.headersSent) res.setHeader('connection', 'close');
     if (active.size > 0) {
@@ -343,6 +383,12 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       });
     }
     httpServer.closeAllConnections();
+    // Connections that never sent a request (the HTTP layer does not know them): close() would wait for them.
+    for (const { socket, timer } of awaitingFirstRequest.values()) {
+      clearTimeout(timer);
+      socket.destroy();
+    }
+    awaitingFirstRequest.clear();
     tlsWatcher.close();
     await Promise.all([serverClosed, invalidation?.close()]);
   }

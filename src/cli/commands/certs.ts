@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { parseDuration } from '../../config/duration.js';
-import { CliError, printLine } from '../io.js';
+import { CliError, printLine, readConfigFile } from '../io.js';
 
 interface InitOptions {
   config?: string;
@@ -21,13 +21,13 @@ interface GenerateOptions {
 }
 
 async function runInit(opts: InitOptions): Promise<void> {
-  const [{ CoreV1Api }, { defaultConfig, loadConfigFile }, { loadKubeConfig, webhookNamespace }, { initCertificates, describeInitCertificates }] = await Promise.all([
+  const [{ CoreV1Api }, { defaultConfig }, { loadKubeConfig, webhookNamespace }, { initCertificates, describeInitCertificates }] = await Promise.all([
     import('@kubernetes/client-node'),
     import('../../config/load.js'),
     import('../../webhook/kube.js'),
     import('../../webhook/certs.js'),
   ]);
-  const config = opts.config !== undefined ? loadConfigFile(opts.config) : defaultConfig();
+  const config = opts.config !== undefined ? await readConfigFile(opts.config) : defaultConfig();
   const namespace = webhookNamespace(process.env, opts.namespace);
   const kc = await loadKubeConfig({ kubeconfig: opts.kubeconfig });
   const result = await initCertificates(config, { core: kc.makeApiClient(CoreV1Api), namespace });

@@ -6,10 +6,10 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { formatDuration } from '../../config/duration.js';
-import { defaultConfig, loadConfigFile } from '../../config/load.js';
+import { defaultConfig } from '../../config/load.js';
 import { DURATION_KEYS } from '../../config/reference.js';
 import type { Config } from '../../config/schema.js';
-import { printLine } from '../io.js';
+import { printLine, readConfigFile } from '../io.js';
 
 /** The config as YAML; durations (milliseconds in memory) are written back as Go duration strings. */
 export function configToYaml(config: Config): string {
@@ -31,8 +31,8 @@ export function register(program: Command): void {
     .description('Validate a config file (YAML or JSON); every problem is listed with its dot-path')
     .argument('<file>', 'config file')
     .addHelpText('after', '\nExample:\n  $ flyte-secrets config check deploy/base/config.yaml')
-    .action((file: string) => {
-      const cfg = loadConfigFile(file);
+    .action(async (file: string) => {
+      const cfg = await readConfigFile(file);
       printLine(`${file}: ok (secret managers: ${cfg.webhook.secretManagerTypes.length > 0 ? cfg.webhook.secretManagerTypes.join(', ') : `${cfg.webhook.secretManagerType} (deprecated secretManagerType)`})`);
     });
   config

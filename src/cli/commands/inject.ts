@@ -11,7 +11,8 @@
 import { Option, type Command } from 'commander';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { parseAllDocuments, stringify } from 'yaml';
-import { CliError, readInput } from '../io.js';
+import { isRecord, podShapeProblem } from '../../webhook/pod-shape.js';
+import { CliError, readConfigFile, readInput } from '../io.js';
 
 /** Exit code when the webhook would deny the pod. */
 export const DENIED_EXIT_CODE = 3;
@@ -27,9 +28,6 @@ export interface InjectOptions {
   namespace?: string;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * Read a bare Pod from YAML or JSON text. Refuses several documents, non-objects, other kinds and AdmissionReviews
@@ -47,7 +45,13 @@ export function parsePodText(text: string, source: string): Pod {
     const where = e?.linePos ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
     throw new CliError(`${source}: not valid YAML or JSON${where}: ${(e?.message ?? '').split('\n')[0] ?? ''}`);
   }
-  const pod: unknown = doc.toJS();
+  let pod: unknown;
+  try {
+    // toJS resolves aliases: an unresolved one or an alias bomb throws the YAML library's own error.
+    pod = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new CliError(`${source}: not a usable YAML document: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}`, 1, { cause: err });
+  }
   if (!isRecord(pod)) throw new CliError(`${source}: expected a Pod object, got ${Array.isArray(pod) ? 'a list' : pod === null ? 'null' : typeof pod}`);
   if (pod['kind'] === 'AdmissionReview') throw new CliError(`${source}: this is an AdmissionReview; pass the bare Pod (its request.object) instead`);
   if (pod['kind'] !== undefined && pod['kind'] !== 'Pod') throw new CliError(`${source}: expected kind Pod, got ${JSON.stringify(pod['kind'])}`);
@@ -55,21 +59,23 @@ export function parsePodText(text: string, source: string): Pod {
   for (const key of ['metadata', 'spec'] as const) {
     if (pod[key] !== undefined && !isRecord(pod[key])) throw new CliError(`${source}: the Pod's ${key} is not an object`);
   }
+  const problem = podShapeProblem(pod);
+  if (problem !== undefined) throw new CliError(`${source}: ${problem}`);
   return pod;
 }
+
 
 /**
  * Run the `inject` command: print the result on stdout, warnings on stderr; throws a {@link CliError} with exit
  * code {@link DENIED_EXIT_CODE} when the webhook would deny the pod.
  */
 export async function runInject(options: InjectOptions): Promise<void> {
-  const [{ loadConfigFile }, { createAdmissionHandler }, { applyPatch }, { createInjectorsFromConfig }] = await Promise.all([
-    import('../../config/load.js'),
+  const [{ createAdmissionHandler }, { applyPatch }, { createInjectorsFromConfig }] = await Promise.all([
     import('../../webhook/handler.js'),
     import('../../inject/patch.js'),
     import('./serve.js'),
   ]);
-  const config = loadConfigFile(options.config);
+  const config = await readConfigFile(options.config);
   const source = options.file === '-' ? '(stdin)' : options.file;
   const pod = parsePodText((await readInput(options.file)).toString('utf8'), source);
   const namespace = options.namespace ?? (pod.metadata?.namespace !== undefined && pod.metadata.namespace !== '' ? pod.metadata.namespace : 'default');

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { printLine } from '../io.js';
+import { printLine, readConfigFile } from '../io.js';
 
 interface RegisterOptions {
   config?: string;
@@ -17,12 +17,12 @@ interface RegisterOptions {
 }
 
 async function runRegister(opts: RegisterOptions): Promise<void> {
-  const [{ defaultConfig, loadConfigFile }, { loadKubeConfig, webhookNamespace }, reg] = await Promise.all([
+  const [{ defaultConfig }, { loadKubeConfig, webhookNamespace }, reg] = await Promise.all([
     import('../../config/load.js'),
     import('../../webhook/kube.js'),
     import('../../webhook/register.js'),
   ]);
-  const config = opts.config !== undefined ? loadConfigFile(opts.config) : defaultConfig();
+  const config = opts.config !== undefined ? await readConfigFile(opts.config) : defaultConfig();
   const namespace = webhookNamespace(process.env, opts.namespace);
 
   if (opts.print === true) {
