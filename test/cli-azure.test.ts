@@ -112,7 +112,7 @@ describe('flyte-secrets azure encode-name / decode-name', () => {
     expectCleanFailure(
       chars,
       1,
-      'error: cannot store secret in Azure Key Vault: the project "p_1" contains "_", which Key Vault names cannot hold (allowed: 0-9 a-z A-Z -)\n',
+      'error: no Azure Key Vault name for this secret: the project "p_1" contains "_", which Key Vault names cannot hold (allowed: 0-9 a-z A-Z -)\n',
     );
     expectCleanFailure(long, 1, 'error: encoded secret name with length 128 exceeds maximum length: 127\n');
     expectCleanFailure(

@@ -111,7 +111,7 @@ describe('encode errors', () => {
   });
   it('keyVaultNameForId names the component and an astral character whole', () => {
     expect(() => keyVaultNameForId({ org: 'flyte', domain: 'd\u{1F389}', project: '', name: 'k' })).toThrow(
-      'cannot store secret in Azure Key Vault: the domain "d\u{1F389}" contains "\u{1F389}", which Key Vault names cannot hold (allowed: 0-9 a-z A-Z -)',
+      'no Azure Key Vault name for this secret: the domain "d\u{1F389}" contains "\u{1F389}", which Key Vault names cannot hold (allowed: 0-9 a-z A-Z -)',
     );
   });
   it('refuses a name with an unpaired surrogate (no UTF-8 form)', () => {

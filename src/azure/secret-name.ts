@@ -51,7 +51,7 @@ function checkComponent(label: 'org' | 'domain' | 'project', value: string): voi
   if (bad === null) return;
   throw new FlyteSecretsError(
     'InvalidKeyVaultName',
-    `cannot store secret in Azure Key Vault: the ${label} ${JSON.stringify(value)} contains ${JSON.stringify(bad[0])}, ` +
+    `no Azure Key Vault name for this secret: the ${label} ${JSON.stringify(value)} contains ${JSON.stringify(bad[0])}, ` +
       'which Key Vault names cannot hold (allowed: 0-9 a-z A-Z -)',
   );
 }
@@ -63,7 +63,7 @@ function encodeParts(id: FlyteSecretId): string {
   if (LONE_SURROGATE.test(id.name)) {
     throw new FlyteSecretsError(
       'InvalidKeyVaultName',
-      'cannot store secret in Azure Key Vault: the secret name contains an unpaired UTF-16 surrogate, which has no UTF-8 form',
+      'no Azure Key Vault name for this secret: the secret name contains an unpaired UTF-16 surrogate, which has no UTF-8 form',
     );
   }
   const encoded = [

@@ -16,6 +16,7 @@ import { Option, type Command } from 'commander';
 import { keyVaultNameForId, decodeKeyVaultName } from '../../azure/secret-name.js';
 import { KEY_VAULT_MAX_VALUE_BYTES, decodeKeyVaultValue, encodeBinaryEnvelope, encodeStringEnvelope } from '../../azure/secret-value.js';
 import { errorMessage, isFlyteSecretsError } from '../../errors.js';
+import { valueFreeError } from '../../fetch/fetcher.js';
 import { encodeSecretName, type FlyteSecretId } from '../../secret/flyte-id.js';
 import { CliError, printLine, readInput, writeBytes } from '../io.js';
 
@@ -142,7 +143,10 @@ function vaultError(err: unknown, action: string, what: string): Error {
   let hint = '';
   if (name === 'CredentialUnavailableError' || name === 'AggregateAuthenticationError' || name === 'AuthenticationError') {
     hint = ' (no usable Azure credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE, or run `az login`)';
-  } else if (status === 401 || status === 403) hint = ' (check that your identity has the Key Vault Secrets Officer role on this vault)';
+  } else if (status === 401 || status === 403) {
+    const role = action === 'read' || action === 'get' || action === 'list' ? 'Key Vault Secrets User (or Officer)' : 'Key Vault Secrets Officer';
+    hint = ` (check that your identity has the ${role} role on this vault)`;
+  }
   else if (status === 409) hint = ' (a deleted secret with this name still exists: recover it, or purge it with `flyte-secrets secret delete --purge`)';
   else if (status === 429) hint = ' (Key Vault is throttling; retry in a few seconds)';
   else if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
@@ -210,7 +214,7 @@ async function runGet(name: string, options: GetOptions): Promise<void> {
       kind = v.kind;
       value = v.bytes();
     } catch (err) {
-      if (options.reveal === true) throw new CliError(`secret ${encodeSecretName(id)} holds a damaged Flyte envelope: ${errorMessage(err)}`, 1);
+      if (options.reveal === true) throw new CliError(`secret ${encodeSecretName(id)} holds a damaged Flyte envelope: ${errorMessage(valueFreeError(err, text))}`, 1);
       kind = 'invalid envelope';
     }
   }
