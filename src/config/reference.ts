@@ -115,7 +115,7 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, readonly [string, stri
   'flyteSecrets.fetch.admissionBudget': [OURS, 'Total time one admission may spend fetching, retries included; keep it below `webhookTimeout`.'],
   'flyteSecrets.fetch.callTimeout': [OURS, 'Time one backend call may take.'],
   'flyteSecrets.fetch.maxAttempts': [OURS, 'Most attempts for one backend call, the first included.'],
-  'flyteSecrets.fetch.invalidationToken': [OURS, 'Bearer token required by `/invalidate-secret`; empty leaves it open, as in Flyte.'],
+  'flyteSecrets.fetch.invalidationToken': [OURS, 'Bearer token required by `/invalidate-secret`; when empty, the `FLYTE_SECRETS_INVALIDATION_TOKEN` env var is used; both empty leave it open, as in Flyte (Flyte\'s secret service sends no token).'],
 };
 
 /** Every documented leaf path of a config object, in order. */

@@ -145,6 +145,22 @@ describe('invalidation server with a token (flyteSecrets.fetch.invalidationToken
   });
 });
 
+describe('invalidation token from the environment', () => {
+  it('requires FLYTE_SECRETS_INVALIDATION_TOKEN when the config sets no token', async () => {
+    const seen: FlyteSecretId[] = [];
+    const config = parseConfig({ flyteSecrets: { server: { host: '127.0.0.1' } } });
+    const server = await startInvalidationServer({ config, injectors: [recordingInjector('Embedded', seen)], port: -1, env: { FLYTE_SECRETS_INVALIDATION_TOKEN: 'from-env' } });
+    if (server === undefined) throw new Error('server did not start');
+    try {
+      expect((await call(server.port, 'POST', '/invalidate-secret', '{"name":"x"}', {})).status).toBe(401);
+      expect((await call(server.port, 'POST', '/invalidate-secret', '{"name":"x"}', { authorization: 'Bearer from-env' })).status).toBe(200);
+      expect(seen).toEqual([{ org: '', domain: '', project: '', name: 'x' }]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('startInvalidationServer', () => {
   it('is disabled by port 0, as in Flyte', async () => {
     const config = parseConfig({ webhook: { cacheInvalidationPort: 0 } });

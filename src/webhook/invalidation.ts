@@ -37,7 +37,12 @@ export interface InvalidationServerOptions {
    * `undefined`). -1 listens on a free port (for tests; read it from {@link InvalidationServer.port}).
    */
   port?: number;
+  /** Environment read for `FLYTE_SECRETS_INVALIDATION_TOKEN` (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
 }
+
+/** Env var that supplies the bearer token when the config leaves `flyteSecrets.fetch.invalidationToken` empty. */
+export const INVALIDATION_TOKEN_ENV = 'FLYTE_SECRETS_INVALIDATION_TOKEN';
 
 /** A running invalidation server. */
 export interface InvalidationServer {
@@ -164,7 +169,8 @@ export async function startInvalidationServer(options: InvalidationServerOptions
   const requested = options.port ?? config.webhook.cacheInvalidationPort;
   if (requested === 0) return undefined;
   const logger = options.logger ?? silentLogger();
-  const token = config.flyteSecrets.fetch.invalidationToken;
+  // The config wins; the env var lets a Kubernetes Secret supply the token without putting it in a ConfigMap.
+  const token = config.flyteSecrets.fetch.invalidationToken || ((options.env ?? process.env)[INVALIDATION_TOKEN_ENV] ?? '');
   const injectors = [...options.injectors.values()];
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
