@@ -1,7 +1,6 @@
 // End-to-end tests of `flyte-secrets annotate` and `flyte-secrets decode-annotations`: the real binary
 // (`node bin/flyte-secrets.js`, built with `npx tsc -p tsconfig.build.json`) in a child process, with real
 // stdin/stdout/stderr and exit codes.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +11,9 @@ import { parse as parseYaml } from 'yaml';
 import { parseSecretJson, parseSecretSpec } from '../src/cli/commands/annotate.js';
 import { CliError } from '../src/cli/io.js';
 import { encodeFlyteBase32 } from '../src/secret/base32.js';
+import { runBinary } from './support/cli.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'bin', 'flyte-secrets.js');
 
 interface VectorSecret {
   group?: string;
@@ -33,23 +32,10 @@ interface Run {
   stderr: string;
 }
 
-/** Run the real binary; resolves when it exits (killed after 15 s). */
-function run(args: string[], input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-    child.stdin.on('error', () => undefined); // the child may exit before reading stdin
-    child.stdin.end(input ?? '');
-  });
+/** Run the real binary, with stdout as text. */
+async function run(args: string[], input?: string): Promise<Run> {
+  const r = await runBinary(args, { input });
+  return { ...r, stdout: r.stdout.toString('utf8') };
 }
 
 function expectCleanFailure(r: Run, code: number, message: string | RegExp): void {

@@ -1,6 +1,5 @@
 // End-to-end tests of `flyte-secrets azure …`: the real binary (`node bin/flyte-secrets.js`, built with
 // `npx tsc -p tsconfig.build.json`) in a child process, with real stdin/stdout/stderr and exit codes.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,9 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { register } from '../src/cli/commands/azure.js';
+import { runBinary } from './support/cli.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'bin', 'flyte-secrets.js');
 const names = JSON.parse(readFileSync(join(root, 'test/vectors/azure-names.json'), 'utf8')) as {
   bijective: { flyteId: string; keyVaultName: string }[];
 };
@@ -26,21 +25,7 @@ interface Run {
 
 /** Run the real binary; resolves when it exits (killed after 15 s). */
 function run(args: string[], input?: Buffer | string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') });
-    });
-    child.stdin.on('error', () => undefined); // the child may exit before reading stdin
-    child.stdin.end(input ?? '');
-  });
+  return runBinary(args, { input });
 }
 
 function expectCleanFailure(r: Run, code: number, message: string | RegExp): void {

@@ -2,7 +2,7 @@
 // secret create …`, built with `npx tsc -p tsconfig.build.json`), read by the webhook (Embedded manager, Azure
 // backend) behind the HTTPS admission server, as the API server would call it. FILE secrets are written by running
 // the init container's own command with busybox sh in a private mount namespace, and compared byte for byte.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,9 +17,9 @@ import type { EmbeddedInjector } from '../src/inject/embedded.js';
 import { INJECT_LABEL, INJECT_LABEL_VALUE, secretsToAnnotations } from '../src/secret/annotations.js';
 import { MountRequirement, makeSecret, type Secret } from '../src/secret/model.js';
 import { startApiServerHarness, type ApiServerHarness } from './support/api-server-harness.js';
+import { runBinary } from './support/cli.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'bin', 'flyte-secrets.js');
 
 let emu: Emulator;
 let harness: ApiServerHarness;
@@ -36,21 +36,7 @@ interface Run {
 
 /** Run the real CLI in a child process with the emulator's Azure environment. */
 function cli(args: string[], input?: Buffer | string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input ?? '');
-  });
+  return runBinary(args, { input, env: childEnv, timeoutMs: 20_000 });
 }
 
 async function create(scope: { domain?: string; project?: string }, name: string, value: { text?: string; file?: string }): Promise<void> {
