@@ -21,7 +21,7 @@ import { budgetedFetcher, createRequestBudget, type RequestBudget } from './budg
 import { uncachedSecretCache, type SecretCache } from './cache.js';
 import type { SecretFetcher } from './fetcher.js';
 import type { GcpFetcherOptions } from './gcp.js';
-import { createImagePullSecretStore, createK8sFetcher, createKubeSecretsApi, type KubeSecretsApi } from './k8s.js';
+import type { KubeSecretsApi } from './k8s.js';
 import { createFetchMetrics, noopFetchMetrics, type FetchMetrics } from './metrics.js';
 
 export * from './fetcher.js';
@@ -31,7 +31,8 @@ export { createFetchMetrics, noopFetchMetrics, FETCH_METRIC_NAMES, type FetchMet
 export type { AzureFetcherOptions } from './azure.js';
 export type { AwsFetcherOptions } from './aws.js';
 export type { GcpFetcherOptions } from './gcp.js';
-export { createK8sFetcher, createKubeSecretsApi, createImagePullSecretStore, type ImagePullSecretStore, type KubeSecretsApi } from './k8s.js';
+// The Kubernetes backend (./k8s.js) loads @kubernetes/client-node (~1 s): it is imported only when used.
+export type { ImagePullSecretStore, KubeSecretsApi } from './k8s.js';
 
 /** What {@link createEmbeddedSecretManager} may be given besides the config. All optional. */
 export interface EmbeddedDeps {
@@ -90,13 +91,16 @@ export async function createBackendFetcher(config: Config, deps: EmbeddedDeps = 
       const { createGcpFetcher } = await import('./gcp.js');
       return createGcpFetcher({ ...(deps.gcp ?? {}), project: e.gcpConfig.project });
     }
-    case 'K8s':
-      return createK8sFetcher({ namespace: e.k8sConfig.namespace, api: kubeApiOf(deps) });
+    case 'K8s': {
+      const { createK8sFetcher } = await import('./k8s.js');
+      return createK8sFetcher({ namespace: e.k8sConfig.namespace, api: await kubeApiOf(deps) });
+    }
   }
 }
 
-function kubeApiOf(deps: EmbeddedDeps): KubeSecretsApi {
+async function kubeApiOf(deps: EmbeddedDeps): Promise<KubeSecretsApi> {
   if (deps.kubeApi !== undefined) return deps.kubeApi;
+  const { createKubeSecretsApi } = await import('./k8s.js');
   return createKubeSecretsApi({ ...(deps.kubeConfig ? { kubeConfig: deps.kubeConfig } : {}), ...(deps.kubeconfigPath ? { kubeconfigPath: deps.kubeconfigPath } : {}) });
 }
 
@@ -119,7 +123,7 @@ export async function createEmbeddedSecretManager(config: Config, deps: Embedded
   const e = config.webhook.embeddedSecretManagerConfig;
   const env = deps.env ?? process.env;
   const imagePull = e.imagePullSecrets.enabled
-    ? createImagePullSecretStore({ api: kubeApiOf(deps), referenceNamespace: deps.referenceNamespace ?? (env.POD_NAMESPACE || e.k8sConfig.namespace) })
+    ? (await import('./k8s.js')).createImagePullSecretStore({ api: await kubeApiOf(deps), referenceNamespace: deps.referenceNamespace ?? (env.POD_NAMESPACE || e.k8sConfig.namespace) })
     : undefined;
   const cache = deps.cache === 'none' ? uncachedSecretCache(metrics) : deps.cache;
   return createEmbeddedInjector({
