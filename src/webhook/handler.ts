@@ -157,22 +157,26 @@ export function createAdmissionHandler(options: AdmissionHandlerOptions): Admiss
     }
   }
 
+  /** Count one answered admission and observe its duration; returns the duration in ms. */
+  function record(started: number, outcome: AdmissionOutcomeLabel, reason?: string): number {
+    const durationMs = performance.now() - started;
+    if (metrics !== undefined) {
+      metrics.requests.inc({ outcome });
+      metrics.duration.observe(durationMs / 1000);
+      if (reason !== undefined) metrics.denials.inc({ reason });
+    }
+    return durationMs;
+  }
+
   return async function handleAdmission(body: Buffer): Promise<HandlerResult> {
     const started = performance.now();
-    const record = (outcome: AdmissionOutcomeLabel, reason?: string): number => {
-      const durationMs = performance.now() - started;
-      metrics?.requests.inc({ outcome });
-      metrics?.duration.observe(durationMs / 1000);
-      if (reason !== undefined) metrics?.denials.inc({ reason });
-      return durationMs;
-    };
 
     let parsed;
     try {
       parsed = parseAdmissionReview(body);
     } catch (err) {
       const message = isFlyteSecretsError(err) ? err.message : 'request body is not an AdmissionReview';
-      record('bad_request');
+      record(started, 'bad_request');
       logger.info({ event: 'bad_request', status: 400, message }, 'rejected a request that is not an AdmissionReview');
       return { status: 400, body: httpErrorStatus(400, message), outcome: 'bad_request' };
     }
@@ -196,8 +200,10 @@ export function createAdmissionHandler(options: AdmissionHandlerOptions): Admiss
       reviewBody = buildAdmissionResponse(apiVersion, request.uid, verdict.decision);
     }
     for (const manager of verdict.injected ?? []) metrics?.injections.inc({ manager });
-    const durationMs = record(verdict.outcome, verdict.reason);
-    logAdmission(logger, { ...verdict.log, outcome: verdict.outcome, durationMs, ...(verdict.reason === undefined ? {} : { reason: verdict.reason }) });
+    const durationMs = record(started, verdict.outcome, verdict.reason);
+    const fields: AdmissionLogFields = { ...verdict.log, outcome: verdict.outcome, durationMs };
+    if (verdict.reason !== undefined) fields.reason = verdict.reason;
+    logAdmission(logger, fields);
     return { status: 200, body: reviewBody, outcome: verdict.outcome };
   };
 }

@@ -11,6 +11,10 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+const MAP_FIELDS = ['annotations', 'labels'] as const;
+const CONTAINER_LISTS = ['containers', 'initContainers'] as const;
+const CONTAINER_LIST_FIELDS = ['env', 'envFrom', 'volumeMounts', 'volumeDevices'] as const;
+
 /**
  * Check the parts of a Pod the injectors read have the types Kubernetes gives them (the API server decodes a pod
  * before a webhook sees it; a file has had no such check). Returns what is wrong, or undefined.
@@ -21,41 +25,55 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
  * ```
  */
 export function podShapeProblem(pod: Record<string, unknown>): string | undefined {
-  const isList = (v: unknown): v is unknown[] => Array.isArray(v);
+  // Runs once per admission: no closures, iterators or message strings unless something is wrong.
   const meta = pod['metadata'];
   if (isRecord(meta)) {
-    for (const k of ['annotations', 'labels'] as const) {
+    for (const k of MAP_FIELDS) {
       const m = meta[k];
       if (m === undefined || m === null) continue;
       if (!isRecord(m)) return `metadata.${k} is not a map`;
-      for (const [key, v] of Object.entries(m)) if (typeof v !== 'string') return `${k === 'annotations' ? 'annotation' : 'label'} ${JSON.stringify(key)} is not a string`;
+      for (const key in m) {
+        if (Object.prototype.hasOwnProperty.call(m, key) && typeof m[key] !== 'string') return `${k === 'annotations' ? 'annotation' : 'label'} ${JSON.stringify(key)} is not a string`;
+      }
     }
   }
   const spec = pod['spec'];
   if (!isRecord(spec)) return undefined;
-  const objects = (v: unknown, where: string): string | undefined => {
-    if (v === undefined || v === null) return undefined;
-    if (!isList(v)) return `${where} is not a list`;
-    const i = v.findIndex((x) => !isRecord(x));
-    return i === -1 ? undefined : `${where}[${i}] is not an object`;
-  };
-  const volumes = objects(spec['volumes'], 'spec.volumes');
+  const volumes = listProblem(spec['volumes'], 'spec.volumes');
   if (volumes !== undefined) return volumes;
-  for (const k of ['containers', 'initContainers'] as const) {
-    const list = objects(spec[k], `spec.${k}`);
+  for (const k of CONTAINER_LISTS) {
+    const containers = spec[k];
+    const list = listProblem(containers, `spec.${k}`);
     if (list !== undefined) return list;
-    for (const [i, c] of ((spec[k] ?? []) as Record<string, unknown>[]).entries()) {
-      const where = `spec.${k}[${i}]`;
-      if (typeof c['name'] !== 'string') return `${where}.name is not a string`;
-      for (const f of ['env', 'envFrom', 'volumeMounts', 'volumeDevices'] as const) {
-        const p = objects(c[f], `${where}.${f}`);
-        if (p !== undefined) return p;
+    if (containers === undefined || containers === null) continue;
+    const items = containers as Record<string, unknown>[];
+    for (let i = 0; i < items.length; i++) {
+      const c = items[i] as Record<string, unknown>;
+      if (typeof c['name'] !== 'string') return `spec.${k}[${i}].name is not a string`;
+      for (const f of CONTAINER_LIST_FIELDS) {
+        const p = listProblem(c[f], f);
+        if (p !== undefined) return `spec.${k}[${i}].${p}`;
       }
-      for (const [j, e] of ((c['env'] ?? []) as Record<string, unknown>[]).entries()) if (typeof e['name'] !== 'string') return `${where}.env[${j}].name is not a string`;
-      for (const [j, m] of ((c['volumeMounts'] ?? []) as Record<string, unknown>[]).entries()) {
-        if (typeof m['name'] !== 'string' || typeof m['mountPath'] !== 'string') return `${where}.volumeMounts[${j}] needs a string name and mountPath`;
+      const env = c['env'] as Record<string, unknown>[] | undefined | null;
+      if (env !== undefined && env !== null) {
+        for (let j = 0; j < env.length; j++) if (typeof (env[j] as Record<string, unknown>)['name'] !== 'string') return `spec.${k}[${i}].env[${j}].name is not a string`;
+      }
+      const mounts = c['volumeMounts'] as Record<string, unknown>[] | undefined | null;
+      if (mounts !== undefined && mounts !== null) {
+        for (let j = 0; j < mounts.length; j++) {
+          const m = mounts[j] as Record<string, unknown>;
+          if (typeof m['name'] !== 'string' || typeof m['mountPath'] !== 'string') return `spec.${k}[${i}].volumeMounts[${j}] needs a string name and mountPath`;
+        }
       }
     }
   }
+  return undefined;
+}
+
+/** Null/undefined, or a list of objects; else what is wrong, naming the field `where`. */
+function listProblem(v: unknown, where: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) return `${where} is not a list`;
+  for (let i = 0; i < v.length; i++) if (!isRecord(v[i])) return `${where}[${i}] is not an object`;
   return undefined;
 }

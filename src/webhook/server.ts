@@ -144,12 +144,15 @@ function pathOf(url: string | undefined): string {
 
 function isJsonContentType(value: string | undefined): boolean {
   if (value === undefined) return false;
+  if (value === 'application/json') return true; // the usual header: no split/trim/lowercase copies
   return (value.split(';')[0] ?? '').trim().toLowerCase() === 'application/json';
 }
 
-function sendJson(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
+function sendJson(res: ServerResponse, status: number, body: object, headers?: Record<string, string>): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  const head: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
+  if (headers !== undefined) Object.assign(head, headers);
+  res.writeHead(status, head);
   res.end(text);
 }
 
@@ -237,12 +240,15 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     }
   }
 
+  // One shared listener (not a closure per request): `this` is the response.
+  function onResponseClose(this: ServerResponse): void {
+    active.delete(this);
+    if (active.size === 0) drained?.();
+  }
+
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     active.add(res);
-    res.once('close', () => {
-      active.delete(res);
-      if (active.size === 0) drained?.();
-    });
+    res.once('close', onResponseClose);
     if (closing) res.setHeader('connection', 'close');
     const path = pathOf(req.url);
     const isGet = req.method === 'GET' || req.method === 'HEAD';
@@ -309,12 +315,18 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       }
     });
   });
+  // Sockets whose first request has arrived: later requests on a kept-alive connection skip the lookup above.
+  const sawRequest = new WeakSet<Socket>();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const key = keyOf(req.socket);
-    const entry = awaitingFirstRequest.get(key);
-    if (entry !== undefined) {
-      clearTimeout(entry.timer);
-      awaitingFirstRequest.delete(key);
+    const socket = req.socket;
+    if (!sawRequest.has(socket)) {
+      sawRequest.add(socket);
+      const key = keyOf(socket);
+      const entry = awaitingFirstRequest.get(key);
+      if (entry !== undefined) {
+        clearTimeout(entry.timer);
+        awaitingFirstRequest.delete(key);
+      }
     }
     void onRequest(req, res);
   });
