@@ -77,6 +77,11 @@ export async function runCli(argv: string[]): Promise<number> {
 
 /** Run the CLI with `argv` (as `process.argv`) and exit with the right code. */
 export async function main(argv: string[]): Promise<never> {
+  // A reader that stops early (`flyte-secrets … | head`) closes the pipe: that ends the output, it is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const code = await runCli(argv);
   // Let stdout/stderr drain before exiting.
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
