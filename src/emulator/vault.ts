@@ -516,18 +516,15 @@ function parseContentType(v: unknown): string | undefined {
 function parseSetBody(body: string): SetSecretInput {
   const o = parseJsonObject(body);
   if (typeof o.value !== 'string') throw badParameter('Property value is required and must be a string.');
-  const input: SetSecretInput = { value: o.value };
-  const contentType = parseContentType(o.contentType);
-  const tags = parseTags(o.tags);
-  const attrs = parseAttributes(o.attributes);
-  if (contentType !== undefined) input.contentType = contentType;
-  if (tags !== undefined) input.tags = tags;
-  if (attrs !== undefined) input.attributes = attrs;
-  return input;
+  return { value: o.value, ...updateFields(o) };
 }
 
 function parseUpdateBody(body: string): UpdateSecretInput {
-  const o = parseJsonObject(body);
+  return updateFields(parseJsonObject(body));
+}
+
+/** The optional fields a set or an update may carry: content type, tags, attributes. */
+function updateFields(o: Record<string, unknown>): UpdateSecretInput {
   const input: UpdateSecretInput = {};
   const contentType = parseContentType(o.contentType);
   const tags = parseTags(o.tags);
