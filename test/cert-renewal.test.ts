@@ -22,9 +22,8 @@ import {
 } from '../src/webhook/certs.js';
 import { startWebhookServer, type WebhookServer } from '../src/webhook/server.js';
 import { decodeSecretData, startFakeKubeApiServer, type FakeKubeApiServer } from './support/fake-kube-apiserver.js';
+import { CLI_BIN as BIN, PACKAGE_ROOT as ROOT } from './support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'flyte-secrets.js');
 const HOUR = 3_600_000;
 
 let kube: FakeKubeApiServer;

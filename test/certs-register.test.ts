@@ -26,9 +26,8 @@ import {
 } from '../src/webhook/certs.js';
 import { registerWebhook } from '../src/webhook/register.js';
 import { decodeSecretData, kubeStatus, startFakeKubeApiServer, type FakeKubeApiServer, type KubeObject, type RecordedRequest } from './support/fake-kube-apiserver.js';
+import { CLI_BIN as BIN, PACKAGE_ROOT as ROOT } from './support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'flyte-secrets.js');
 const DAY = 86_400_000;
 const YEAR = 365 * DAY;
 

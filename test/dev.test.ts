@@ -16,9 +16,8 @@ import { sendPodForAdmission } from '../src/dev/send.js';
 import { parseSeedText } from '../src/emulator/seed.js';
 import { INJECT_LABEL, INJECT_LABEL_VALUE, SECRET_ANNOTATION_PREFIX, decodeSecretAnnotations, secretsToAnnotations } from '../src/secret/annotations.js';
 import { MountRequirement, makeSecret, type Secret } from '../src/secret/model.js';
+import { CLI_BIN as BIN, PACKAGE_ROOT as ROOT } from './support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'flyte-secrets.js');
 const EXAMPLES = join(ROOT, 'examples');
 
 /** What the README says the example pods ask for (see "Try it locally" in the README and examples/README.md). */

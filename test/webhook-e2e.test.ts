@@ -17,9 +17,8 @@ import { secretsToAnnotations } from '../src/secret/annotations.js';
 import { makeSecret, MountRequirement } from '../src/secret/model.js';
 import { generateCertificates, writeCertificateFiles } from '../src/webhook/certs.js';
 import { buildReview, startApiServerHarness, type ApiServerHarness } from './support/api-server-harness.js';
+import { CLI_BIN as BIN, PACKAGE_ROOT as ROOT } from './support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin', 'flyte-secrets.js');
 const CANARY = 'canary-9f8e7d6c-do-not-log';
 const ENV = { FLYTE_SECRET_CANARY_TOKEN: CANARY };
 const CONFIG = { webhook: { secretManagerTypes: ['Azure', 'K8s'] } };

@@ -12,6 +12,7 @@ import {
   keyVaultNameCollisionKey,
   keyVaultNameForId,
 } from './secret-name.js';
+import { errorOf } from '../../test/support/expect-error.js';
 
 interface Vectors {
   bijective: { flyteId: string; keyVaultName: string; source: string }[];
@@ -25,16 +26,6 @@ interface Vectors {
   encodeRefusals: { flyteId: string; error: string }[];
 }
 const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/azure-names.json', import.meta.url), 'utf8')) as Vectors;
-
-function errorOf(fn: () => unknown): FlyteSecretsError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(FlyteSecretsError);
-    return e as FlyteSecretsError;
-  }
-  throw new Error('expected an error');
-}
 
 const KV_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const rows = [...vectors.bijective, ...vectors.extraBijective];

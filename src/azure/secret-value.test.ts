@@ -11,6 +11,7 @@ import {
   encodeBinaryEnvelope,
   encodeStringEnvelope,
 } from './secret-value.js';
+import { errorOf } from '../../test/support/expect-error.js';
 
 interface Expected {
   kind?: 'string' | 'binary';
@@ -31,16 +32,6 @@ const vectors = JSON.parse(
 ) as Vectors;
 const marker = vectors.secretMarker;
 const b64 = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'base64'));
-
-function errorOf(fn: () => unknown): FlyteSecretsError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(FlyteSecretsError);
-    return e as FlyteSecretsError;
-  }
-  throw new Error('expected an error');
-}
 
 function expectValue(v: SecretValue, e: Expected): void {
   expect(v.kind).toBe(e.kind);

@@ -40,9 +40,8 @@ import { createAdmissionHandler, INTERNAL_ERROR_MESSAGE, type AdmissionHandler }
 import { createWebhookMetrics, type WebhookMetrics } from '../../src/webhook/metrics.js';
 import { buildReview, decodePatch, startApiServerHarness, validatePod, type ApiServerHarness } from '../support/api-server-harness.js';
 import { summary, watchProcess, webhookClient, within, type ProcessWatch, type WebhookClient } from './support.js';
+import { CLI_BIN as BIN, PACKAGE_ROOT as ROOT } from '../support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'flyte-secrets.js');
 /** fast-check seed: fixed by default so a failure reproduces; FUZZ_SEED=random explores. */
 const SEED = process.env.FUZZ_SEED === 'random' ? Date.now() : Number(process.env.FUZZ_SEED ?? 20261128);
 /** Each input must be answered within this (a hang is a failure). */

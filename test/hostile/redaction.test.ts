@@ -35,9 +35,8 @@ import { startGcpStandIn, type GcpStandIn } from '../support/gcp-stand-in.js';
 import { buildReview, decodePatch, startApiServerHarness, type ApiServerHarness } from '../support/api-server-harness.js';
 import { applyPatch } from '../../src/inject/patch.js';
 import { canary, summary, watchProcess, type ProcessWatch } from './support.js';
+import { CLI_BIN as BIN, PACKAGE_ROOT as ROOT } from '../support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'flyte-secrets.js');
 const SCOPE = { org: 'flyte', domain: 'development', project: 'flytesnacks' };
 const LABELS = { organization: SCOPE.org, project: SCOPE.project, domain: SCOPE.domain, [INJECT_LABEL]: INJECT_LABEL_VALUE };
 

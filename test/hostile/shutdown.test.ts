@@ -23,9 +23,8 @@ import { MountRequirement, makeSecret } from '../../src/secret/model.js';
 import { generateCertificates, writeCertificateFiles } from '../../src/webhook/certs.js';
 import { buildReview } from '../support/api-server-harness.js';
 import { summary, watchProcess, type ProcessWatch } from './support.js';
+import { CLI_BIN as BIN, PACKAGE_ROOT as ROOT } from '../support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'flyte-secrets.js');
 const SERVERNAME = 'flyte-pod-webhook.flyte.svc';
 const LABELS = { organization: 'flyte', project: 'flytesnacks', domain: 'development', [INJECT_LABEL]: INJECT_LABEL_VALUE };
 
