@@ -6,8 +6,8 @@
 # Not built or run in this project's CI (no Docker engine there); deploy/ and test/deploy.test.ts check the
 # manifests that use it. See docs/operations.md. Pin the base images by digest in your own builds.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
-ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs20-debian12:nonroot
+ARG NODE_IMAGE=node:24-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
 # --- build: compile TypeScript to dist/ ---------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build
@@ -26,7 +26,7 @@ COPY package.json package-lock.json ./
 # --ignore-scripts: no `prepare` (it would try to compile), and no dependency needs an install script at runtime.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-# --- runtime: distroless Node 20, no shell, non-root (uid/gid 65532) ----------------------------------------------
+# --- runtime: distroless Node 24, no shell, non-root (uid/gid 65532) ----------------------------------------------
 FROM ${RUNTIME_IMAGE} AS runtime
 WORKDIR /app
 ENV NODE_ENV=production

@@ -276,7 +276,7 @@ describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name])('%s', (nam
       try {
         validate(o);
       } catch (err) {
-        throw new Error(`${o.kind} ${o.metadata.name} is invalid: ${err instanceof Error ? err.message : String(err)}`);
+        throw new Error(`${o.kind} ${o.metadata.name} is invalid: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
     }
     const keys = objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`);

@@ -85,9 +85,23 @@ function numeric(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
+/** The delay of a google.rpc.RetryInfo among a Google error's decoded details (how Google's APIs ask a client to wait). */
+function retryInfoMs(details: unknown): number | undefined {
+  if (!Array.isArray(details)) return undefined;
+  for (const d of details as unknown[]) {
+    const delay = (d as { retryDelay?: { seconds?: unknown; nanos?: unknown } } | null)?.retryDelay;
+    if (delay === undefined || delay === null) continue;
+    const seconds = Number(delay.seconds ?? 0);
+    const nanos = Number(delay.nanos ?? 0);
+    if (Number.isFinite(seconds) && Number.isFinite(nanos) && seconds >= 0 && nanos >= 0) return Math.round(seconds * 1000 + nanos / 1e6);
+  }
+  return undefined;
+}
+
 function classify(secretId: string, err: unknown): Error {
-  const e = err as { code?: unknown; status?: unknown; response?: { status?: unknown; headers?: unknown } };
-  const httpStatus = numeric(e.response?.status) ?? numeric(e.status);
+  const e = err as { code?: unknown; status?: unknown; httpStatusCode?: unknown; statusDetails?: unknown; response?: { status?: unknown; headers?: unknown } };
+  // google-gax 5 (REST fallback) reports the HTTP status as httpStatusCode and no response; older versions a response.
+  const httpStatus = numeric(e.response?.status) ?? numeric(e.status) ?? numeric(e.httpStatusCode);
   const code = numeric(e.code);
   const grpc = httpStatus === undefined && code !== undefined && code < 100 ? code : undefined;
   const status = httpStatus ?? (code !== undefined && code >= 100 ? code : undefined);
@@ -103,7 +117,7 @@ function classify(secretId: string, err: unknown): Error {
       const v = (headers as Record<string, unknown>)['retry-after'];
       if (typeof v === 'string') retryAfter = v;
     }
-    const retryAfterMs = parseRetryAfter(retryAfter);
+    const retryAfterMs = parseRetryAfter(retryAfter) ?? retryInfoMs(e.statusDetails);
     return new SecretReadFailure(secretId, cause, { ...details, retryable: true, throttled: true, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
   }
   const retryable = (status !== undefined && (status >= 500 || status === 408)) || (grpc !== undefined && RETRYABLE_GRPC.has(grpc)) || isNetworkError(err);

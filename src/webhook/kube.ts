@@ -172,7 +172,15 @@ export function kubeApiError(err: unknown, action: string): FlyteSecretsError {
     const hint = status.code === 401 ? ' (check the credentials in the kubeconfig)' : status.code === 403 ? ' (check the RBAC rules of the service account)' : '';
     return new FlyteSecretsError('KubernetesApi', `failed to ${action}: ${what}${status.message !== '' ? `: ${status.message}` : ''}${hint}`, { cause: err });
   }
-  return new FlyteSecretsError('KubernetesApi', `failed to ${action}: ${firstLine(errorMessage(err))}`, { cause: err });
+  return new FlyteSecretsError('KubernetesApi', `failed to ${action}: ${firstLine(networkErrorMessage(err))}`, { cause: err });
+}
+
+/** undici's fetch rejects with a bare «fetch failed» and keeps what happened (ECONNREFUSED, a TLS error) in its cause. */
+function networkErrorMessage(err: unknown): string {
+  const message = errorMessage(err);
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (message === 'fetch failed' && cause instanceof Error) return `${message}: ${networkErrorMessage(cause)}`;
+  return message;
 }
 
 function firstLine(text: string): string {

@@ -466,7 +466,7 @@ describe('parsers: a result or a FlyteSecretsError, nothing else', () => {
     try {
       f();
     } catch (err) {
-      if (!isFlyteSecretsError(err)) throw new Error(`not a FlyteSecretsError: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      if (!isFlyteSecretsError(err)) throw new Error(`not a FlyteSecretsError: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, { cause: err });
       expect(err.message).not.toMatch(/\n\s+at /);
     }
   };

@@ -41,7 +41,9 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
 }
 
 function error(res: ServerResponse, status: number, message: string): void {
-  reply(res, status, { error: { code: status, message, status: STATUS_NAMES[status] ?? 'UNKNOWN' } });
+  // Quota errors carry google.rpc.RetryInfo in their details, as Google's APIs send them (the REST client keeps no headers).
+  const details = status === 429 ? [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1s' }] : undefined;
+  reply(res, status, { error: { code: status, message, status: STATUS_NAMES[status] ?? 'UNKNOWN', ...(details ? { details } : {}) } });
 }
 
 /** Start the stand-in on an ephemeral port. */

@@ -185,7 +185,7 @@ async function runCreate(name: string, options: CreateOptions): Promise<void> {
   }
   const kvName = keyVaultNameForId(id);
   const client = await clientFor(options);
-  let version = '';
+  let version: string;
   try {
     version = (await client.setSecret(kvName, envelope)).properties.version ?? '';
   } catch (err) {
