@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
+import fc from 'fast-check';
 import { PassThroughClient } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGcpStandIn, type GcpStandIn } from '../../test/support/gcp-stand-in.js';
@@ -504,4 +505,31 @@ describe('FILE_MOUNT_SCRIPT runs under busybox sh and dash, with busybox and cor
       }
     });
   }
+});
+
+describe('Embedded injector: copy-on-write', () => {
+  it('edits a frozen pod without writing into it and gives what it gives on a deep copy, also when re-admitting or rotating a SECRETS line (property)', async () => {
+    const values: Record<string, SecretValue> = { [scoped('a', 'org')]: SecretValue.fromString('A'), [scoped('b', 'project')]: SecretValue.fromString('B') };
+    const { inj } = injector(values);
+    const secretArb = fc.record({ key: fc.constantFrom('a', 'b'), file: fc.boolean(), envVar: fc.constantFrom('', 'P') }).map(({ key, file, envVar }) => makeSecret({ key, mountRequirement: file ? MountRequirement.FILE : MountRequirement.ENV_VAR, envVar }));
+    await fc.assert(
+      fc.asyncProperty(fc.array(secretArb, { minLength: 1, maxLength: 5 }), fc.boolean(), fc.constantFrom('', 'a=b2xk\n', 'z=eg==\n'), async (secrets, userInit, oldLine) => {
+        let p = pod(LABELS, {
+          initContainers: [
+            ...(userInit ? [{ name: 'setup', env: [{ name: 'X', value: '1' }] }] : []),
+            ...(oldLine === '' ? [] : [{ name: 'init-embedded-secret', env: [{ name: 'SECRETS', value: oldLine }] }]),
+          ],
+        });
+        for (const secret of secrets) {
+          const reference = await inj.inject(secret, structuredClone(p), ctx());
+          const input = deepFreeze(structuredClone(p));
+          const out = await inj.inject(secret, input, ctx()); // a write into the frozen input would throw
+          expect(JSON.stringify(out)).toBe(JSON.stringify(reference));
+          if (!out.injected) return;
+          p = out.pod;
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
 });

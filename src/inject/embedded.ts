@@ -42,8 +42,8 @@ import {
   allContainers,
   appendVolumeIfNotExists,
   appendVolumeMounts,
-  clonePod,
   controlCharProblem,
+  editablePod,
   envVarNameProblem,
   fileModeEnvVars,
   memoryVolume,
@@ -309,7 +309,8 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
       ctx.warnings.push(`secret ${quote(secret.key)}: the secret store could not be read, so a cached value ${formatAge(cached.ageMs)} old was used`);
     }
 
-    const out = clonePod(pod);
+    // Copy-on-write (editablePod): every edit below replaces what it changes instead of writing into the input.
+    const out = editablePod(pod);
     if (asFile) {
       injectFile(out, secret, value.bytes(), filePath, ctx);
     } else {
@@ -380,12 +381,9 @@ function setSecretsLine(init: Container, key: string, line: string): void {
   const lines = parseSecretsEnv(existing?.value ?? '');
   lines.set(key, line);
   const value = [...lines.values()].join('');
-  if (existing !== undefined) {
-    existing.value = value;
-    delete existing.valueFrom;
-  } else {
-    init.env = [...env, { name: SECRETS_ENV, value }];
-  }
+  // A new list and entry (copy-on-write): the old entry may be the input pod's own.
+  const entry: EnvVar = { name: SECRETS_ENV, value };
+  init.env = existing === undefined ? [...env, entry] : env.map((e) => (e === existing ? entry : e));
 }
 
 /** Name of a volume other than ours mounted at /etc/flyte/secrets in any container, if any. */
