@@ -49,6 +49,8 @@ interface RunResult {
   gets: number;
   throttled: number;
   denied: number;
+  /** Denial codes and how often each came (value-free). */
+  reasons: Record<string, number>;
   p50: number;
   p99: number;
   seconds: number;
@@ -76,6 +78,7 @@ async function rollout(emu: Emulator, mutator: PodMutator): Promise<RunResult> {
   emu.resetStats();
   const latencies: number[] = [];
   let denied = 0;
+  const reasons: Record<string, number> = {};
   let next = 0;
   const started = performance.now();
   const worker = async (): Promise<void> => {
@@ -85,14 +88,18 @@ async function rollout(emu: Emulator, mutator: PodMutator): Promise<RunResult> {
       const t0 = performance.now();
       const out = await mutator.mutate(taskPod(i), { namespace: 'flytesnacks-development', dryRun: false });
       latencies.push(performance.now() - t0);
-      if (out.kind !== 'mutated') denied++;
+      if (out.kind !== 'mutated') {
+        denied++;
+        const why = out.kind === 'denied' ? `${out.code}: ${out.message.replace(/^.*?Possible reasons: [^;]*; /, '').slice(0, 160)}` : out.kind;
+        reasons[why] = (reasons[why] ?? 0) + 1;
+      }
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const stats = emu.stats();
-  return { pods: PODS, gets: stats.get ?? 0, throttled: stats.throttled ?? 0, denied, p50: percentile(latencies, 50), p99: percentile(latencies, 99), seconds };
+  return { pods: PODS, gets: stats.get ?? 0, throttled: stats.throttled ?? 0, denied, reasons, p50: percentile(latencies, 50), p99: percentile(latencies, 99), seconds };
 }
 
 type Side = 'flyte-secrets' | 'flyte';
@@ -173,6 +180,9 @@ async function main(): Promise<void> {
     const f = flyte[phase];
     const o = ours[phase];
     console.log(`ratio Flyte / flyte-secrets (${phase}): GETs ${ratio(f.gets, o.gets)} (${f.gets} vs ${o.gets}), p50 ${ratio(f.p50, o.p50)}, p99 ${ratio(f.p99, o.p99)}, wall ${ratio(f.seconds, o.seconds)}; 429s ${f.throttled} vs ${o.throttled}, denied ${f.denied} vs ${o.denied}`);
+  }
+  for (const [label, r] of [['flyte-secrets, cold', ours.cold], ['flyte-secrets, warm', ours.warm], ['Flyte, cold', flyte.cold], ['Flyte, warm', flyte.warm]] as const) {
+    for (const [why, n] of Object.entries(r.reasons)) console.log(`denied (${label}) ×${n}: ${why}`);
   }
   console.log(JSON.stringify({ bench: 'embedded-rollout', pods: PODS, secrets: SECRETS.length, concurrency: CONCURRENCY, latencyMs: LATENCY_MS, ours: { cold: ours.cold, warm: ours.warm }, flyte: { cold: flyte.cold, warm: flyte.warm, retries: flyte.retries } }));
 }

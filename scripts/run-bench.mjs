@@ -1,5 +1,5 @@
 // Runs every benchmark in bench/ (each top-level bench/*.ts; helpers live in bench/support/), one after another,
-// then prints each one's ratio lines (lines that mention "ratio", "×" or a goal) in a summary at the end.
+// then prints each one's ratio lines (lines that mention a ratio or a goal) in a summary at the end.
 //
 //   npm run bench                      all of them
 //   npm run bench -- admission soak    only those whose file name contains one of the words
@@ -16,7 +16,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, 'bench');
 const timeoutS = Number(process.env.BENCH_TIMEOUT_S ?? 600);
 const filters = process.argv.slice(2);
-const RATIO_LINE = /ratio|×|goal/i;
+const RATIO_LINE = /ratio|goal/i;
 
 const files = readdirSync(benchDir)
   .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'))
