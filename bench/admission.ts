@@ -323,7 +323,7 @@ async function main(): Promise<void> {
   const { generateCertificates, writeCertificateFiles } = await import('../src/webhook/certs.js');
   const dir = mkdtempSync(join(tmpdir(), 'flyte-secrets-bench-'));
   const children: ChildProcess[] = [];
-  const hardStopMs = 60_000 + runs * 60_000;
+  const hardStopMs = 60_000 + runs * 90_000;
   const hardStop = setTimeout(() => {
     process.stderr.write(`bench: over ${hardStopMs / 1000} s, stopping\n`);
     for (const c of children) c.kill('SIGKILL');
