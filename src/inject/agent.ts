@@ -3,7 +3,7 @@
  * (Azure with `flyteSecrets.azure.delivery: agent`, and Embedded through a broker).
  *
  * {@link addAgentDelivery} adds one delivery item to the container, creating it first when the pod has none: name
- * {@link AGENT_CONTAINER_NAME}, placed first among the init containers, args `agent --deadline D`, then the items in
+ * {@link AGENT_CONTAINER_NAME}, placed first among the init containers, args `agent -- --deadline D`, then the items in
  * the order they were added (the mutator adds them in annotation-index order). Editing is append-only and an item
  * already present is not added again, so re-admitting a mutated pod changes nothing.
  *
@@ -74,7 +74,9 @@ function ensureAgent(pod: Pod, settings: AgentSettings): Container {
   const container: Container = {
     name: AGENT_CONTAINER_NAME,
     image: settings.image,
-    args: ['agent', '--deadline', settings.deadline],
+    // `--` first: Node itself reads a `--env-file` argument even after the script name unless a `--` comes before it
+    // (nodejs/node#54232), and would exit before the agent starts.
+    args: ['agent', '--', '--deadline', settings.deadline],
     resources: copyJson(settings.resources),
     securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
   };
