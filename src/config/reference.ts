@@ -8,6 +8,7 @@
 import { stringify } from 'yaml';
 import { formatDuration } from './duration.js';
 import { defaultConfig } from './load.js';
+import type { Config } from './schema.js';
 
 /** Keys whose values are durations (held as milliseconds, written as Go duration strings). */
 export const DURATION_KEYS: ReadonlySet<string> = new Set([
@@ -22,6 +23,19 @@ export const DURATION_KEYS: ReadonlySet<string> = new Set([
   'admissionBudget',
   'callTimeout',
 ]);
+
+/** The config as YAML; durations (milliseconds in memory) are written back as Go duration strings. */
+export function configToYaml(config: Config): string {
+  const walk = (value: unknown, key: string): unknown => {
+    if (typeof value === 'number' && DURATION_KEYS.has(key)) return formatDuration(value);
+    if (Array.isArray(value)) return value.map((v) => walk(v, ''));
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, k)]));
+    }
+    return value;
+  };
+  return stringify(walk(config, ''), { lineWidth: 0 });
+}
 
 /** Maps whose keys are data (not config keys): their contents are documented as a whole. */
 const OPAQUE = new Set([

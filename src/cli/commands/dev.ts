@@ -10,9 +10,8 @@
  * @module
  */
 import { Option, type Command } from 'commander';
-import { stringify } from 'yaml';
 import { CliError, printLine, readInput } from '../io.js';
-import { DENIED_EXIT_CODE, parsePodText } from './inject.js';
+import { DENIED_EXIT_CODE } from './inject.js';
 
 function portOption(flag: string): (value: string) => number {
   return (value: string) => {
@@ -99,7 +98,7 @@ async function runDev(opts: DevCliOptions): Promise<void> {
 }
 
 async function runSend(files: string[], opts: SendCliOptions): Promise<void> {
-  const { sendPodForAdmission, describeAdmission } = await import('../../dev/send.js');
+  const [{ sendPodForAdmission, describeAdmission }, { parsePodText, toYaml }] = await Promise.all([import('../../dev/send.js'), import('../pod-text.js')]);
   const ca = opts.ca === undefined ? undefined : (await readInput(opts.ca)).toString('utf8');
   const pods = await Promise.all(files.map(async (f) => ({ file: f, pod: parsePodText((await readInput(f)).toString('utf8'), f === '-' ? '(stdin)' : f) })));
   let denied = 0;
@@ -110,7 +109,7 @@ async function runSend(files: string[], opts: SendCliOptions): Promise<void> {
     if (opts.output === 'yaml') {
       for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
       if (!result.allowed) process.stderr.write(`denied: ${result.message ?? ''}\n`);
-      out.push(stringify(result.after, { lineWidth: 0 }));
+      out.push(toYaml(result.after));
     } else {
       out.push(`${describeAdmission(result, { showValues: opts.showValues === true }).join('\n')}\n`);
     }
