@@ -32,7 +32,7 @@ beforeAll(async () => {
   info = JSON.parse(line) as Record<string, string>;
 });
 
-afterAll(async () => {
+afterAll(() => {
   if (child.exitCode === null) child.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
