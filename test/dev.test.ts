@@ -74,7 +74,7 @@ describe('flyte-secrets dev (npm start)', () => {
     }
     // The start script is what `npm start` runs: check it is the command under test.
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    expect(pkg.scripts['start']).toBe('node bin/flyte-secrets.js dev');
+    expect(pkg.scripts['start']).toBe('exec node bin/flyte-secrets.js dev');
     child = spawn(process.execPath, [BIN, 'dev', '--port', '0', '--emulator-port', '0', '--state-dir', join(state, 'dev')], { cwd: ROOT, env });
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
@@ -166,8 +166,9 @@ describe('flyte-secrets dev (npm start)', () => {
     expect(r.message).toMatch(/is a loopback address, which is only accepted for local testing/);
   });
 
-  it('stops on SIGINT with exit code 0 within 5 s', async () => {
+  it('stops on SIGINT with exit code 0 within 5 s, also when Ctrl-C arrives twice (terminal + npm’s forwarded copy)', async () => {
     const started = Date.now();
+    child?.kill('SIGINT');
     child?.kill('SIGINT');
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000).unref());
     const result = await Promise.race([exited, timeout]);
@@ -199,4 +200,40 @@ describe('flyte-secrets dev --json', () => {
       rmSync(state, { recursive: true, force: true });
     }
   }, 25_000);
+});
+
+describe('npm start stopped with Ctrl-C, as a terminal does it (SIGINT to the whole process group)', () => {
+  it('the whole group stops, npm exits 0, nothing is left running', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'dev-npm-'));
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: state };
+    // detached: a new session and process group, led by npm (what a terminal's foreground job is).
+    const npm = spawn('npm', ['start', '--silent', '--', '--port', '0', '--emulator-port', '0', '--state-dir', join(state, 'dev')], { cwd: ROOT, env, detached: true });
+    const group = npm.pid ?? 0;
+    let out = '';
+    let err = '';
+    npm.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    npm.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => npm.on('exit', (code, signal) => resolve({ code, signal })));
+    const alive = (): boolean => {
+      try {
+        process.kill(-group, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      for (let i = 0; i < 600 && !out.includes('Press Ctrl-C to stop.') && npm.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(out, err).toContain('Press Ctrl-C to stop.');
+      process.kill(-group, 'SIGINT');
+      expect(await exited).toEqual({ code: 0, signal: null });
+      for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(alive()).toBe(false);
+      expect(err).toContain('flyte-secrets dev: SIGINT, stopping the webhook and the emulator');
+      expect(err).not.toContain('again, stopping at once');
+    } finally {
+      if (alive()) process.kill(-group, 'SIGKILL');
+      rmSync(state, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -11,6 +11,7 @@
  */
 import { Option, type Command } from 'commander';
 import { CliError, printLine, readInput } from '../io.js';
+import { untilStopSignal } from '../signals.js';
 import { DENIED_EXIT_CODE } from './inject.js';
 
 function portOption(flag: string): (value: string) => number {
@@ -40,23 +41,12 @@ interface SendCliOptions {
   output: 'text' | 'yaml';
 }
 
-function waitForStopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (s: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(s);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-}
 
 async function runDev(opts: DevCliOptions): Promise<void> {
   const [{ startDevEnvironment, devBanner, devSendCommand }, { createDevLogger }] = await Promise.all([import('../../dev/index.js'), import('../../dev/log.js')]);
   // Listen for Ctrl-C from the start, so an early one still stops cleanly (and skips the banner).
   let stopping = false;
-  const stop = waitForStopSignal().then((s) => {
+  const stop = untilStopSignal('flyte-secrets dev').then((s) => {
     stopping = true;
     return s;
   });

@@ -8,6 +8,7 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { EmulatorInfo } from '../../emulator/index.js';
 import { CliError, printLine } from '../io.js';
+import { untilStopSignal } from '../signals.js';
 
 function intOption(flag: string, min: number, max: number): (value: string) => number {
   return (value: string) => {
@@ -104,15 +105,7 @@ export function register(program: Command): void {
         ...(opts.rateLimit === undefined ? {} : { rateLimit: opts.rateLimit }),
         ...(opts.rateLimitWindowMs === undefined ? {} : { rateLimitWindowMs: opts.rateLimitWindowMs }),
       });
-      const stopped = new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      const stopped = untilStopSignal('flyte-secrets emulator');
       if (opts.writeEnvFile !== undefined) await writeEnvFile(opts.writeEnvFile, emulator.info());
       printLine(JSON.stringify(emulator.info()));
       process.stderr.write(`flyte-secrets emulator: vault ${emulator.vaultUrl}, CA ${emulator.caFile}${opts.writeEnvFile === undefined ? '' : `, env ${opts.writeEnvFile}`} (Ctrl-C to stop)\n`);

@@ -22,6 +22,7 @@ import type { SecretInjector } from '../../inject/injector.js';
 import type { PodMutator } from '../../inject/mutator.js';
 import type { CertificateRenewal } from '../../webhook/certs.js';
 import type { Logger } from '../../webhook/logger.js';
+import { untilStopSignal } from '../signals.js';
 
 /** Options of {@link createInjectorsFromConfig}. */
 export interface RuntimeInjectorOptions {
@@ -161,15 +162,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     'flyte-secrets webhook started',
   );
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (s: NodeJS.Signals): void => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve(s);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  const signal = await untilStopSignal('flyte-secrets serve');
   const started = Date.now();
   renewal?.stop();
   server.setReady(false);
