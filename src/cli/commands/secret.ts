@@ -17,7 +17,7 @@ import { keyVaultNameForId, decodeKeyVaultName } from '../../azure/secret-name.j
 import { KEY_VAULT_MAX_VALUE_BYTES, decodeKeyVaultValue, encodeBinaryEnvelope, encodeStringEnvelope } from '../../azure/secret-value.js';
 import { errorMessage, isFlyteSecretsError } from '../../errors.js';
 import { valueFreeError } from '../../fetch/fetcher.js';
-import { encodeSecretName, type FlyteSecretId } from '../../secret/flyte-id.js';
+import { DEFAULT_ORG, encodeSecretName, type FlyteSecretId } from '../../secret/flyte-id.js';
 import { CliError, printLine, readInput, writeBytes } from '../io.js';
 import { describeTlsProblem, isTlsErrorCode } from '../../tls-problem.js';
 
@@ -120,7 +120,7 @@ function addCommon(cmd: Command): Command {
 
 function addScope(cmd: Command): Command {
   return cmd
-    .option('--org <org>', 'organisation (Flyte OSS always uses "flyte")', 'flyte')
+    .option('--org <org>', 'organisation (Flyte OSS always uses "flyte")', DEFAULT_ORG)
     .option('--domain <domain>', 'domain, e.g. development (leave out for an org-wide secret)', '')
     .option('--project <project>', 'project, e.g. flytesnacks (needs --domain)', '');
 }
