@@ -76,7 +76,18 @@ Examples:
   $ POD_NAMESPACE=flyte flyte-secrets init-certs -c config.yaml --kubeconfig ~/.kube/config`;
 
 export function register(program: Command): void {
-  const certs = program.command('certs').description('Webhook TLS certificates: create, keep or renew them');
+  const certs = program
+    .command('certs')
+    .description('Webhook TLS certificates: create, keep or renew them')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  $ flyte-secrets certs init --config config.yaml                       # in the cluster: the webhook Secret',
+        '  $ flyte-secrets certs generate --out ./certs --dns localhost --ip 127.0.0.1   # local files, for serve outside a cluster',
+      ].join('\n'),
+    );
   addInitOptions(certs.command('init').alias('init-certs').description(INIT_DESCRIPTION))
     .addHelpText('after', INIT_HELP)
     .action((opts: InitOptions) => runInit(opts));

@@ -7,7 +7,20 @@ import type { Command } from 'commander';
 import { printLine, readConfigFile } from '../io.js';
 
 export function register(program: Command): void {
-  const config = program.command('config').description('Validate a config file, or print the default config');
+  const config = program
+    .command('config')
+    .description('Validate a config file, or print the default config')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  $ flyte-secrets config defaults > config.yaml      # every key with its default, to edit',
+        '  $ flyte-secrets config check config.yaml           # every problem, with its dot-path',
+        '',
+        'Every key, its default and meaning: docs/configuration.md.',
+      ].join('\n'),
+    );
   config
     .command('check')
     .description('Validate a config file (YAML or JSON); every problem is listed with its dot-path')

@@ -41,16 +41,19 @@ Once ready it prints ONE JSON line on stdout:
 and runs until SIGINT/SIGTERM. The admin API (no auth, loopback only) is a test tool:
   GET <adminUrl>/stats, POST <adminUrl>/reset-stats, GET|POST <adminUrl>/faults, POST <adminUrl>/seed
 
-With --write-env-file FILE it also writes, once ready, the variables that make \`flyte-secrets secret …\` and \`serve\`
-use it: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST, NODE_EXTRA_CA_CERTS and
-FLYTE_SECRETS_VAULT_URL, as NAME='value' lines (mode 0600, removed on exit). (Not \`--env-file\`: Node itself
-claims that name on any command line and stops when the file does not exist yet.)
+With --write-env-file FILE it also writes, once ready, what makes \`secret …\` and
+\`serve\` use it: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
+AZURE_AUTHORITY_HOST, NODE_EXTRA_CA_CERTS and FLYTE_SECRETS_VAULT_URL, as
+NAME='value' lines (mode 0600, removed on exit). Not called --env-file: Node
+claims that flag anywhere on its command line.
+
+Example (run it, then use it from this shell):
   $ flyte-secrets emulator --port 0 --state-dir /tmp/kv --write-env-file /tmp/kv.env &
   $ until [ -s /tmp/kv.env ]; do sleep 0.2; done
   $ set -a; . /tmp/kv.env; set +a
   $ flyte-secrets secret create --domain development db-password --value hunter2
 
-Example: run it in the background, then point the Azure SDK (and flyte-secrets) at it by hand
+Example (the same by hand, for the Azure SDK in any program):
   $ flyte-secrets emulator --port 8443 --state-dir /tmp/kv --client-secret dev-only --seed secrets.yaml > /tmp/kv.json &
   $ until [ -s /tmp/kv.json ]; do sleep 0.2; done     # the JSON line means ready
   $ export NODE_EXTRA_CA_CERTS=/tmp/kv/ca.pem          # read at process start: set it before starting the client
