@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .description('Print the whole default config as YAML')
     .addHelpText('after', '\nExample:\n  $ flyte-secrets config defaults > config.yaml')
     .action(async () => {
-      const [{ configToYaml }, { defaultConfig }] = await Promise.all([import('../../config/reference.js'), import('../../config/load.js')]);
-      process.stdout.write(configToYaml(defaultConfig()));
+      const { defaultConfigYaml } = await import('../../config/reference.js');
+      process.stdout.write(defaultConfigYaml());
     });
 }
