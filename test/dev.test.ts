@@ -67,6 +67,8 @@ describe('flyte-secrets dev (npm start)', () => {
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   // Run with a plain environment: no AZURE_*, no NODE_EXTRA_CA_CERTS, no INIT_CWD (paths print relative to cwd).
   const env = { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: state };
+  // What a new terminal gets after the banner's first line (export PATH="$PWD/node_modules/.bin:$PATH").
+  const terminalEnv = { ...env, PATH: `${join(ROOT, 'node_modules', '.bin')}:${env.PATH}` };
 
   beforeAll(async () => {
     if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')) || !existsSync(join(ROOT, 'dist', 'dev', 'index.js'))) {
@@ -75,6 +77,8 @@ describe('flyte-secrets dev (npm start)', () => {
     // The start script is what `npm start` runs: check it is the command under test.
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(pkg.scripts['start']).toBe('exec node bin/flyte-secrets.js dev');
+    // `npm install` links flyte-secrets into node_modules/.bin (the prepare script); make sure it is, as after install.
+    expect(spawnSync(process.execPath, [join(ROOT, 'scripts', 'link-bin.mjs')]).status).toBe(0);
     child = spawn(process.execPath, [BIN, 'dev', '--port', '0', '--emulator-port', '0', '--state-dir', join(state, 'dev')], { cwd: ROOT, env });
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
@@ -106,11 +110,12 @@ describe('flyte-secrets dev (npm start)', () => {
     expect(stdout).toContain(`CA          ${ca}`);
     expect(readFileSync(ca, 'utf8')).toMatch(/^-----BEGIN CERTIFICATE-----/);
     expect(stdout).toContain('config      examples/dev-config.yaml');
-    expect(printedCommand()).toBe(`node bin/flyte-secrets.js dev send examples/pod.yaml examples/pod-azure.yaml --url ${webhook?.[1] ?? ''} --ca ${ca} --show-values`);
+    expect(stdout).toContain('\n  export PATH="$PWD/node_modules/.bin:$PATH"    # Node 24 and flyte-secrets from this checkout\n');
+    expect(printedCommand()).toBe(`flyte-secrets dev send examples/pod.yaml examples/pod-azure.yaml --url ${webhook?.[1] ?? ''} --ca ${ca} --show-values`);
   });
 
   it('the printed command sends the example pods and shows the injected secrets', () => {
-    const run = spawnSync('sh', ['-c', printedCommand()], { cwd: ROOT, env, encoding: 'utf8', timeout: 15_000 });
+    const run = spawnSync('sh', ['-c', printedCommand()], { cwd: ROOT, env: terminalEnv, encoding: 'utf8', timeout: 15_000 });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const [embedded, azure] = run.stdout.split(/\n(?=pod )/);
@@ -132,7 +137,7 @@ describe('flyte-secrets dev (npm start)', () => {
   });
 
   it('what the command shows is what the webhook put in the pods', () => {
-    const run = spawnSync('sh', ['-c', `${printedCommand()} -o yaml`], { cwd: ROOT, env, encoding: 'utf8', timeout: 15_000 });
+    const run = spawnSync('sh', ['-c', `${printedCommand()} -o yaml`], { cwd: ROOT, env: terminalEnv, encoding: 'utf8', timeout: 15_000 });
     expect(run.status).toBe(0);
     const [embedded, azure] = parseAllDocuments(run.stdout).map((d) => d.toJS() as Pod);
     const main = embedded?.spec?.containers?.find((c) => c.name === 'main');
@@ -144,7 +149,7 @@ describe('flyte-secrets dev (npm start)', () => {
   });
 
   it('hides values without --show-values, and never logs them', async () => {
-    const run = spawnSync('sh', ['-c', printedCommand().replace(/ --show-values$/, '')], { cwd: ROOT, env, encoding: 'utf8', timeout: 15_000 });
+    const run = spawnSync('sh', ['-c', printedCommand().replace(/ --show-values$/, '')], { cwd: ROOT, env: terminalEnv, encoding: 'utf8', timeout: 15_000 });
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('env API_TOKEN=<22 bytes, hidden; --show-values prints it>');
     expect(run.stdout).not.toContain('project-api-token-1234');
@@ -190,7 +195,8 @@ describe('flyte-secrets dev --json', () => {
       const info = JSON.parse(out.split('\n')[0] ?? '') as Record<string, unknown>;
       expect(info).toMatchObject({ caFile: join(state, 'webhook', 'ca.crt'), stateDir: state, managers: ['Global', 'Azure', 'Embedded'] });
       expect(info['webhookUrl']).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-      expect(info['sendCommand']).toBe(`node bin/flyte-secrets.js dev send examples/pod.yaml examples/pod-azure.yaml --url ${String(info['webhookUrl'])} --ca ${join(state, 'webhook', 'ca.crt')} --show-values`);
+      expect(info['pathCommand']).toBe('export PATH="$PWD/node_modules/.bin:$PATH"');
+      expect(info['sendCommand']).toBe(`flyte-secrets dev send examples/pod.yaml examples/pod-azure.yaml --url ${String(info['webhookUrl'])} --ca ${join(state, 'webhook', 'ca.crt')} --show-values`);
       child.kill('SIGTERM');
       const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000).unref())]);
       expect(code).toBe(0);

@@ -43,7 +43,7 @@ interface SendCliOptions {
 
 
 async function runDev(opts: DevCliOptions): Promise<void> {
-  const [{ startDevEnvironment, devBanner, devSendCommand }, { createDevLogger }] = await Promise.all([import('../../dev/index.js'), import('../../dev/log.js')]);
+  const [{ startDevEnvironment, devBanner, devSendCommand, devPathCommand }, { createDevLogger }] = await Promise.all([import('../../dev/index.js'), import('../../dev/log.js')]);
   // Listen for Ctrl-C from the start, so an early one still stops cleanly (and skips the banner).
   let stopping = false;
   const stop = untilStopSignal('flyte-secrets dev').then((s) => {
@@ -76,6 +76,7 @@ async function runDev(opts: DevCliOptions): Promise<void> {
         effectiveConfigFile: env.effectiveConfigFile,
         invalidationUrl: env.invalidationUrl ?? null,
         managers: env.managers,
+        pathCommand: devPathCommand(commandOptions) ?? null,
         sendCommand: devSendCommand(env, commandOptions),
       }),
     );
@@ -118,7 +119,7 @@ What runs (all in this process, nothing else to install):
 It prints where everything is and a command that sends the example pods (examples/pod.yaml, examples/pod-azure.yaml)
 through the webhook. Ctrl-C (or SIGTERM) stops everything; the exit code is then 0.
 With --json it prints one JSON line instead of the banner:
-  {"webhookUrl","vaultUrl","caFile","emulatorCaFile","stateDir","configFile","effectiveConfigFile","invalidationUrl","managers","sendCommand"}
+  {"webhookUrl","vaultUrl","caFile","emulatorCaFile","stateDir","configFile","effectiveConfigFile","invalidationUrl","managers","pathCommand","sendCommand"}
 
 Examples:
   $ npm start                                   # = flyte-secrets dev
