@@ -5,6 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -450,5 +452,38 @@ describe('CLI (real binary)', () => {
     expect(certificatesMatch(readFileSync(join(out, 'ca.crt'), 'utf8'), tls)).toBe(true);
     expect(new X509Certificate(tls).subjectAltName).toContain('DNS:dev-hook.dev.svc');
     expect(Math.round((new Date(new X509Certificate(tls).validTo).getTime() - Date.now()) / 3600_000)).toBe(48);
+  });
+
+  it('`certs generate --dns/--ip` adds names, so `dev send --ca` reaches a webhook run outside the cluster by those names', async () => {
+    const out = join(tmp, 'gen-local');
+    const r = await run(['certs', 'generate', '--out', out, '--dns', 'localhost', '--dns', 'hook.example.test', '--ip', '127.0.0.1', '--ip', '::1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('for flyte-pod-webhook.flyte.svc and localhost, hook.example.test, 127.0.0.1, ::1 to ');
+    const tls = readFileSync(join(out, 'tls.crt'), 'utf8');
+    expect(new X509Certificate(tls).subjectAltName).toBe(
+      'DNS:flyte-pod-webhook, DNS:flyte-pod-webhook.flyte, DNS:flyte-pod-webhook.flyte.svc, DNS:flyte-pod-webhook.flyte.svc.cluster.local, DNS:localhost, DNS:hook.example.test, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1',
+    );
+    // A server with that certificate, answering every review with "allowed", reached by IP with the generated CA.
+    const server = createHttpsServer({ cert: tls, key: readFileSync(join(out, 'tls.key'), 'utf8') }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true } }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const sent = await run(['dev', 'send', join(ROOT, 'examples', 'pod.yaml'), '--url', `https://127.0.0.1:${port}`, '--ca', join(out, 'ca.crt')]);
+      expect(sent.stderr).toBe('');
+      expect(sent.code).toBe(0);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    const bad = await run(['certs', 'generate', '--out', join(tmp, 'gen-bad'), '--ip', '127.0.0.300']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe('error: cannot make certificates: "127.0.0.300" is not an IP address\n');
   });
 });

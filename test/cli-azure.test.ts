@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { register } from '../src/cli/commands/azure.js';
+import { keyVaultNameForId } from '../src/azure/secret-name.js';
 import { runBinary } from './support/cli.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -77,14 +78,19 @@ describe('flyte-secrets azure encode-name / decode-name', () => {
     });
   });
 
-  it('options left out are empty components; -- allows a name starting with "-"', async () => {
-    const [dash, bare] = await Promise.all([
+  it('--domain/--project left out are empty components, --org defaults to "flyte" as in `secret`; -- allows a name starting with "-"', async () => {
+    const [dash, bare, noOrg, secretHelp] = await Promise.all([
       run(['azure', 'encode-name', '--org', 'flyte', '--', '-x']),
       run(['azure', 'encode-name', 'k']),
+      run(['azure', 'encode-name', '--org', '', 'k']),
+      run(['secret', 'get', '--help']),
     ]);
     expect(dash.code).toBe(0);
     expect(dash.stdout.toString()).toBe('1-flyte---FV4A\n');
-    expect(bare.stdout.toString()).toBe('1----NM\n');
+    expect(bare.stdout.toString()).toBe(`${keyVaultNameForId({ org: 'flyte', domain: '', project: '', name: 'k' })}\n`);
+    expect(bare.stdout.toString()).toBe('1-flyte---NM\n');
+    expect(noOrg.stdout.toString()).toBe('1----NM\n');
+    expect(secretHelp.stdout.toString().replace(/\s+/g, ' ')).toContain('--org <org> organisation (Flyte OSS always uses "flyte") (default: "flyte")');
   });
 
   it('errors: refusals name what is wrong, Flyte’s texts are kept, usage errors exit 2', async () => {

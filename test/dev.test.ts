@@ -67,6 +67,8 @@ describe('flyte-secrets dev (npm start)', () => {
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   // Run with a plain environment: no AZURE_*, no NODE_EXTRA_CA_CERTS, no INIT_CWD (paths print relative to cwd).
   const env = { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: state };
+  // What a new terminal gets after the banner's first line (export PATH="$PWD/node_modules/.bin:$PATH").
+  const terminalEnv = { ...env, PATH: `${join(ROOT, 'node_modules', '.bin')}:${env.PATH}` };
 
   beforeAll(async () => {
     if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')) || !existsSync(join(ROOT, 'dist', 'dev', 'index.js'))) {
@@ -74,7 +76,9 @@ describe('flyte-secrets dev (npm start)', () => {
     }
     // The start script is what `npm start` runs: check it is the command under test.
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    expect(pkg.scripts['start']).toBe('node bin/flyte-secrets.js dev');
+    expect(pkg.scripts['start']).toBe('exec node bin/flyte-secrets.js dev');
+    // `npm install` links flyte-secrets into node_modules/.bin (the prepare script); make sure it is, as after install.
+    expect(spawnSync(process.execPath, [join(ROOT, 'scripts', 'link-bin.mjs')]).status).toBe(0);
     child = spawn(process.execPath, [BIN, 'dev', '--port', '0', '--emulator-port', '0', '--state-dir', join(state, 'dev')], { cwd: ROOT, env });
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
@@ -106,11 +110,12 @@ describe('flyte-secrets dev (npm start)', () => {
     expect(stdout).toContain(`CA          ${ca}`);
     expect(readFileSync(ca, 'utf8')).toMatch(/^-----BEGIN CERTIFICATE-----/);
     expect(stdout).toContain('config      examples/dev-config.yaml');
-    expect(printedCommand()).toBe(`node bin/flyte-secrets.js dev send examples/pod.yaml examples/pod-azure.yaml --url ${webhook?.[1] ?? ''} --ca ${ca} --show-values`);
+    expect(stdout).toContain('\n  export PATH="$PWD/node_modules/.bin:$PATH"    # Node 24 and flyte-secrets from this checkout\n');
+    expect(printedCommand()).toBe(`flyte-secrets dev send examples/pod.yaml examples/pod-azure.yaml --url ${webhook?.[1] ?? ''} --ca ${ca} --show-values`);
   });
 
   it('the printed command sends the example pods and shows the injected secrets', () => {
-    const run = spawnSync('sh', ['-c', printedCommand()], { cwd: ROOT, env, encoding: 'utf8', timeout: 15_000 });
+    const run = spawnSync('sh', ['-c', printedCommand()], { cwd: ROOT, env: terminalEnv, encoding: 'utf8', timeout: 15_000 });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const [embedded, azure] = run.stdout.split(/\n(?=pod )/);
@@ -132,7 +137,7 @@ describe('flyte-secrets dev (npm start)', () => {
   });
 
   it('what the command shows is what the webhook put in the pods', () => {
-    const run = spawnSync('sh', ['-c', `${printedCommand()} -o yaml`], { cwd: ROOT, env, encoding: 'utf8', timeout: 15_000 });
+    const run = spawnSync('sh', ['-c', `${printedCommand()} -o yaml`], { cwd: ROOT, env: terminalEnv, encoding: 'utf8', timeout: 15_000 });
     expect(run.status).toBe(0);
     const [embedded, azure] = parseAllDocuments(run.stdout).map((d) => d.toJS() as Pod);
     const main = embedded?.spec?.containers?.find((c) => c.name === 'main');
@@ -144,7 +149,7 @@ describe('flyte-secrets dev (npm start)', () => {
   });
 
   it('hides values without --show-values, and never logs them', async () => {
-    const run = spawnSync('sh', ['-c', printedCommand().replace(/ --show-values$/, '')], { cwd: ROOT, env, encoding: 'utf8', timeout: 15_000 });
+    const run = spawnSync('sh', ['-c', printedCommand().replace(/ --show-values$/, '')], { cwd: ROOT, env: terminalEnv, encoding: 'utf8', timeout: 15_000 });
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('env API_TOKEN=<22 bytes, hidden; --show-values prints it>');
     expect(run.stdout).not.toContain('project-api-token-1234');
@@ -166,8 +171,9 @@ describe('flyte-secrets dev (npm start)', () => {
     expect(r.message).toMatch(/is a loopback address, which is only accepted for local testing/);
   });
 
-  it('stops on SIGINT with exit code 0 within 5 s', async () => {
+  it('stops on SIGINT with exit code 0 within 5 s, also when Ctrl-C arrives twice (terminal + npm’s forwarded copy)', async () => {
     const started = Date.now();
+    child?.kill('SIGINT');
     child?.kill('SIGINT');
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000).unref());
     const result = await Promise.race([exited, timeout]);
@@ -189,7 +195,8 @@ describe('flyte-secrets dev --json', () => {
       const info = JSON.parse(out.split('\n')[0] ?? '') as Record<string, unknown>;
       expect(info).toMatchObject({ caFile: join(state, 'webhook', 'ca.crt'), stateDir: state, managers: ['Global', 'Azure', 'Embedded'] });
       expect(info['webhookUrl']).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-      expect(info['sendCommand']).toBe(`node bin/flyte-secrets.js dev send examples/pod.yaml examples/pod-azure.yaml --url ${String(info['webhookUrl'])} --ca ${join(state, 'webhook', 'ca.crt')} --show-values`);
+      expect(info['pathCommand']).toBe('export PATH="$PWD/node_modules/.bin:$PATH"');
+      expect(info['sendCommand']).toBe(`flyte-secrets dev send examples/pod.yaml examples/pod-azure.yaml --url ${String(info['webhookUrl'])} --ca ${join(state, 'webhook', 'ca.crt')} --show-values`);
       child.kill('SIGTERM');
       const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000).unref())]);
       expect(code).toBe(0);
@@ -199,4 +206,40 @@ describe('flyte-secrets dev --json', () => {
       rmSync(state, { recursive: true, force: true });
     }
   }, 25_000);
+});
+
+describe('npm start stopped with Ctrl-C, as a terminal does it (SIGINT to the whole process group)', () => {
+  it('the whole group stops, npm exits 0, nothing is left running', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'dev-npm-'));
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: state };
+    // detached: a new session and process group, led by npm (what a terminal's foreground job is).
+    const npm = spawn('npm', ['start', '--silent', '--', '--port', '0', '--emulator-port', '0', '--state-dir', join(state, 'dev')], { cwd: ROOT, env, detached: true });
+    const group = npm.pid ?? 0;
+    let out = '';
+    let err = '';
+    npm.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    npm.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => npm.on('exit', (code, signal) => resolve({ code, signal })));
+    const alive = (): boolean => {
+      try {
+        process.kill(-group, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      for (let i = 0; i < 600 && !out.includes('Press Ctrl-C to stop.') && npm.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(out, err).toContain('Press Ctrl-C to stop.');
+      process.kill(-group, 'SIGINT');
+      expect(await exited).toEqual({ code: 0, signal: null });
+      for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(alive()).toBe(false);
+      expect(err).toContain('flyte-secrets dev: SIGINT, stopping the webhook and the emulator');
+      expect(err).not.toContain('again, stopping at once');
+    } finally {
+      if (alive()) process.kill(-group, 'SIGKILL');
+      rmSync(state, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

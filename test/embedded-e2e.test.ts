@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Container, Pod } from 'kubernetes-types/core/v1.js';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyVaultNameForId } from '../src/azure/secret-name.js';
 import { parseConfig } from '../src/config/load.js';
 import { startEmulator, type Emulator } from '../src/emulator/index.js';
 import { FETCH_METRIC_NAMES, createEmbeddedSecretManager } from '../src/fetch/index.js';
@@ -253,8 +254,14 @@ describe('admission through the HTTPS webhook (Embedded manager, Azure backend)'
   it('a secret missing at every scope denies the pod with a clear message', async () => {
     const { response } = await harness.admit(taskPod([makeSecret({ key: 'does-not-exist' })]), { namespace: 'flytesnacks-development' });
     expect(response.allowed).toBe(false);
-    expect(response.status?.message).toContain('none of the secret managers injected secret');
-    expect(response.status?.message).toContain('[SecretNotFoundAcrossAllScopes] secret not found across all scopes');
+    const message = response.status?.message ?? '';
+    // The decisive reason first, after Flyte's prefix; the scopes and the Key Vault names tried; no other manager's.
+    expect(message.startsWith('none of the secret managers injected secret [key:"does-not-exist"]: Embedded: [SecretNotFoundAcrossAllScopes] secret not found across all scopes: ')).toBe(true);
+    const names = [0, 1, 2].map((i) =>
+      keyVaultNameForId({ org: 'flyte', domain: i < 2 ? 'development' : '', project: i === 0 ? 'flytesnacks' : '', name: 'does-not-exist' }),
+    );
+    expect(message).toContain(`project flyte/development/flytesnacks (Key Vault secret ${names[0]}), domain flyte/development (Key Vault secret ${names[1]}), org flyte (Key Vault secret ${names[2]})`);
+    expect(message).not.toContain('Global:');
   });
 
   it('after `secret delete --purge --invalidate-url`, the next pod gets the domain value', async () => {

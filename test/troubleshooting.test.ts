@@ -186,7 +186,7 @@ describe('docs/troubleshooting.md quotes only messages the code produces', () =>
 
   it('would notice a message that is not in the code (the check can fail)', () => {
     expect(missingPieces('the flux capacitor of <vault> is out of plutonium; refuel it')).not.toEqual([]);
-    expect(missingPieces(`${NONE_INJECTED_PREFIX} [<secret>]: failed to inject secret [<secret>]`)).toEqual([]);
+    expect(missingPieces(`${NONE_INJECTED_PREFIX} [<secret>]: <why> (secret managers tried: [<managers>])`)).toEqual([]);
     expect(describes('failed to get reference secret [<name>]: <why>', 'failed to get reference secret [img-pull-x]: forbidden')).toBe(true);
     expect(describes('failed to get reference secret [<name>]: <why>', 'failed to create mirrored secret [img-pull-x]')).toBe(false);
   });

@@ -137,7 +137,8 @@ describe('webhook end to end (a stand-in API server over TLS, the real injector 
     expect(a.response.allowed).toBe(false);
     expect(a.response.status?.code).toBe(400);
     expect(a.response.status?.message?.startsWith(`${NONE_INJECTED_PREFIX} [`)).toBe(true);
-    expect(a.response.status?.message).toContain('using any of the enabled secret managers: [Global Azure K8s]');
+    expect(a.response.status?.message).toContain(': no enabled secret manager serves this kind of secret: Azure: ');
+    expect(a.response.status?.message?.endsWith(' (secret managers tried: [Global Azure K8s])')).toBe(true);
   });
 
   it.each([

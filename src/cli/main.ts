@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, type Option } from 'commander';
 import { isFlyteSecretsError } from '../errors.js';
 import { CliError } from './io.js';
 // command registrations (one line each, keep sorted)
@@ -32,7 +32,12 @@ export function buildProgram(): Command {
     )
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: (str, write) => write(str) })
+    .configureOutput({
+      outputError: (str, write) => write(str),
+      // Commander wraps its own columns; the texts commands add after the help (epilogues) are wrapped here.
+      writeOut: (str) => process.stdout.write(wrapLongLines(str, helpWidth())),
+    })
+    .addHelpText('after', TOP_LEVEL_HELP)
     .exitOverride();
   // registrations (keep sorted)
   registerAgent(program);
@@ -48,7 +53,71 @@ export function buildProgram(): Command {
   registerSecret(program);
   registerServe(program);
   for (const cmd of program.commands) inheritExitOverride(cmd);
+  // An unknown option is reported before a missing required one: commander checks required options first, so they
+  // are checked here instead, once parsing (and its unknown-option check) is done.
+  const required = new Map<Command, Option[]>();
+  const collectRequired = (cmd: Command): void => {
+    const options = cmd.options.filter((o) => o.mandatory);
+    for (const o of options) o.mandatory = false;
+    if (options.length > 0) required.set(cmd, options);
+    cmd.commands.forEach(collectRequired);
+  };
+  collectRequired(program);
+  program.hook('preAction', (_root, action) => {
+    for (const o of required.get(action) ?? []) {
+      if (action.getOptionValue(o.attributeName()) === undefined) {
+        action.error(`error: required option '${o.flags}' not specified`, { code: 'commander.missingMandatoryOptionValue', exitCode: 2 });
+      }
+    }
+  });
   return program;
+}
+
+const TOP_LEVEL_HELP = `
+Examples:
+  $ export PATH="$PWD/node_modules/.bin:$PATH"     # in a checkout: Node 24 and flyte-secrets
+  $ flyte-secrets annotate -f examples/task-pod.yaml --secret 'key=db-password,mount=ENV_VAR' > /tmp/pod.yaml
+  $ flyte-secrets inject --config examples/k8s-config.yaml -f /tmp/pod.yaml
+  $ flyte-secrets config defaults > config.yaml && flyte-secrets config check config.yaml
+  $ flyte-secrets serve --config config.yaml
+  $ flyte-secrets <command> --help                  # every command has examples
+
+Docs: README.md and docs/ in the package (https://github.com/flyteorg/flyte for Flyte itself).`;
+
+/** The width help is wrapped to: the terminal's, else 80 (as commander does). */
+function helpWidth(): number {
+  return process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : 80;
+}
+
+/**
+ * Wrap the lines of `text` longer than `width` at spaces, continuing with the line's own indentation. Example
+ * commands (`  $ …` and the lines continuing one after a trailing `\`) and lines without a space to break at are
+ * left whole, so they can be copied.
+ */
+export function wrapLongLines(text: string, width: number): string {
+  let continued = false;
+  return text
+    .split('\n')
+    .flatMap((line) => {
+      const command = continued || /^\s*\$ /.test(line);
+      continued = command && line.endsWith('\\');
+      if (line.length <= width || command || !line.trim().includes(' ')) return [line];
+      const indent = /^\s*/.exec(line)?.[0] ?? '';
+      const out: string[] = [];
+      let current = '';
+      for (const word of line.slice(indent.length).split(' ')) {
+        const candidate = current === '' ? `${indent}${word}` : `${current} ${word}`;
+        if (candidate.length > width && current !== '') {
+          out.push(current);
+          current = `${indent}${word}`;
+        } else {
+          current = candidate;
+        }
+      }
+      out.push(current);
+      return out;
+    })
+    .join('\n');
 }
 
 const VERSION = '0.1.0';

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { errorMessage, FlyteSecretsError } from '../errors.js';
+import { describeYamlError } from './yaml-error.js';
 import { configSchema, type Config } from './schema.js';
 
 /** One problem in a config, with the dot-path of the key it concerns. */
@@ -76,7 +77,7 @@ export function parseConfigText(text: string, source = '(inline)', env: NodeJS.P
   if (doc.errors.length > 0) {
     throw new ConfigError(
       source,
-      doc.errors.map((e) => ({ path: '', message: `${(e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '')}${e.linePos ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : ''}` })),
+      doc.errors.map((e) => ({ path: '', message: describeYamlError(text, e) })),
     );
   }
   let value: unknown;

@@ -8,6 +8,7 @@
 import { stringify } from 'yaml';
 import { formatDuration } from './duration.js';
 import { defaultConfig } from './load.js';
+import type { Config } from './schema.js';
 
 /** Keys whose values are durations (held as milliseconds, written as Go duration strings). */
 export const DURATION_KEYS: ReadonlySet<string> = new Set([
@@ -22,6 +23,33 @@ export const DURATION_KEYS: ReadonlySet<string> = new Set([
   'admissionBudget',
   'callTimeout',
 ]);
+
+/** `value` (found under `key`) with its durations (milliseconds in memory) as Go duration strings, at any depth. */
+function withDurationText(value: unknown, key: string): unknown {
+  if (typeof value === 'number' && DURATION_KEYS.has(key)) return formatDuration(value);
+  if (Array.isArray(value)) return value.map((v) => withDurationText(v, ''));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withDurationText(v, k)]));
+  }
+  return value;
+}
+
+/** The config as YAML; durations (milliseconds in memory) are written back as Go duration strings. */
+export function configToYaml(config: Config): string {
+  return stringify(withDurationText(config, ''), { lineWidth: 0 });
+}
+
+/**
+ * The default config as `config defaults` prints it: every key with its default, and the chain spelled in
+ * `webhook.secretManagerTypes` (what the deprecated single `secretManagerType` implies when the list is empty), so
+ * the file it writes passes `config check` without a deprecation note and runs the same chain.
+ */
+export function defaultConfigYaml(): string {
+  const config = defaultConfig();
+  const { webhook } = config;
+  const explicit = { ...config, webhook: { ...webhook, secretManagerTypes: webhook.secretManagerTypes.length > 0 ? webhook.secretManagerTypes : [webhook.secretManagerType] } };
+  return configToYaml(explicit);
+}
 
 /** Maps whose keys are data (not config keys): their contents are documented as a whole. */
 const OPAQUE = new Set([
@@ -146,9 +174,37 @@ function renderDefault(path: string, value: unknown): string {
   if (typeof value === 'number' && DURATION_KEYS.has(key)) return `\`${formatDuration(value)}\``;
   if (value === null) return '`null`';
   if (typeof value === 'string') return value === '' ? '`""`' : `\`${value}\``;
-  const flow = stringify(value, { collectionStyle: 'flow', lineWidth: 0 }).trim();
+  const flow = stringify(withDurationText(value, key), { collectionStyle: 'flow', lineWidth: 0 }).trim();
   return `\`${flow.replace(/\|/g, '\\|')}\``;
 }
+
+/** How `serve` authenticates and whom it trusts: environment, not config keys, but looked for here. */
+const CREDENTIALS_AND_TRUST = [
+  '## Credentials and trust (environment, not config)',
+  '',
+  'No config key holds a credential. `serve` (and `secret …`, `inject`) read them from the environment, the way each',
+  'cloud SDK does:',
+  '',
+  '- **Azure Key Vault** (`Embedded` with `embeddedSecretManagerConfig.type: Azure`, and `secret …`):',
+  '  `DefaultAzureCredential`. In AKS, the Azure Workload Identity webhook sets `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`,',
+  '  `AZURE_FEDERATED_TOKEN_FILE` and `AZURE_AUTHORITY_HOST` in the webhook pod (label the pod',
+  '  `azure.workload.identity/use: "true"` and annotate its service account with the identity\'s client id; see',
+  '  [operations.md](operations.md)). Elsewhere: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET` (a',
+  '  service principal), or `az login`. The identity needs the Key Vault Secrets User role on the vault',
+  '  (`webhook.embeddedSecretManagerConfig.azureConfig.vaultURI`).',
+  '- **AWS Secrets Manager**: the AWS SDK\'s default chain (`AWS_REGION` or `awsConfig.region`, IRSA\'s',
+  '  `AWS_ROLE_ARN` + `AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, the instance role).',
+  '- **GCP Secret Manager**: Application Default Credentials (GKE workload identity, `GOOGLE_APPLICATION_CREDENTIALS`).',
+  '- **Kubernetes** (the `K8s` backend, image-pull mirroring, `certs init`, `register`): the in-cluster service',
+  '  account, else `KUBECONFIG` or `~/.kube/config`.',
+  '',
+  'Trust: TLS to Key Vault, AWS, GCP and the API server uses the public CAs Node ships with. To trust a private CA',
+  '(a TLS-inspecting proxy, a Key Vault emulator), set `NODE_EXTRA_CA_CERTS=/path/ca.pem` in the environment of the',
+  '`serve` process: Node reads it once, at start-up. `secret …` also takes `--ca-file`. The local Key Vault',
+  'emulator writes all of these for you: `flyte-secrets emulator --write-env-file FILE` (see [emulator.md](emulator.md)).',
+  'The webhook\'s own serving certificate is `webhook.certDir` (below; see [certificates.md](certificates.md)).',
+  '',
+];
 
 /** The Markdown of docs/configuration.md. */
 export function renderConfigReference(): string {
@@ -166,6 +222,7 @@ export function renderConfigReference(): string {
     '',
     'Check a file with `flyte-secrets config check FILE`; print all defaults with `flyte-secrets config defaults`.',
     '',
+    ...CREDENTIALS_AND_TRUST,
   ];
   let section = '';
   for (const path of configLeafPaths(defaults)) {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isFlyteSecretsError } from '../errors.js';
-import { DEFAULT_DEV_CONFIG_FILE, DEFAULT_SEED_FILE, EXAMPLE_POD_FILES, PACKAGE_ROOT, devBanner, devSendCommand, shellQuote, startDevEnvironment, type DevEnvironment } from './index.js';
+import { DEFAULT_DEV_CONFIG_FILE, DEFAULT_SEED_FILE, EXAMPLE_POD_FILES, PACKAGE_ROOT, devBanner, devPathCommand, devSendCommand, shellQuote, startDevEnvironment, type DevEnvironment } from './index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dev-index-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -13,11 +13,21 @@ describe('the printed command', () => {
   const env = { webhookUrl: 'https://127.0.0.1:9443', caFile: '/tmp/state dir/webhook/ca.crt' };
 
   it('is relative to the working directory when it can be, and quoted for sh', () => {
-    expect(devSendCommand(env, { cwd: PACKAGE_ROOT })).toBe(
+    expect(devSendCommand(env, { cwd: PACKAGE_ROOT, binDir: null })).toBe(
       "node bin/flyte-secrets.js dev send examples/pod.yaml examples/pod-azure.yaml --url https://127.0.0.1:9443 --ca '/tmp/state dir/webhook/ca.crt' --show-values",
     );
-    expect(devSendCommand(env, { cwd: '/somewhere/else', bin: '/usr/lib/node_modules/flyte-secrets/bin/flyte-secrets.js', pods: ['/x/p.yaml'] })).toBe(
+    expect(devSendCommand(env, { cwd: '/somewhere/else', bin: '/usr/lib/node_modules/flyte-secrets/bin/flyte-secrets.js', pods: ['/x/p.yaml'], binDir: null })).toBe(
       "node /usr/lib/node_modules/flyte-secrets/bin/flyte-secrets.js dev send /x/p.yaml --url https://127.0.0.1:9443 --ca '/tmp/state dir/webhook/ca.crt' --show-values",
+    );
+  });
+
+  it('in a checkout with node_modules/.bin linked: PATH first, then flyte-secrets itself (Node 24, no npx)', () => {
+    const binDir = join(PACKAGE_ROOT, 'node_modules', '.bin');
+    expect(devPathCommand({ cwd: PACKAGE_ROOT, binDir })).toBe('export PATH="$PWD/node_modules/.bin:$PATH"');
+    expect(devPathCommand({ cwd: '/else where', binDir: '/co/it\'s/node_modules/.bin' })).toBe(`export PATH='/co/it'\\''s/node_modules/.bin':"$PATH"`);
+    expect(devPathCommand({ binDir: null })).toBeUndefined();
+    expect(devSendCommand(env, { cwd: PACKAGE_ROOT, binDir })).toBe(
+      "flyte-secrets dev send examples/pod.yaml examples/pod-azure.yaml --url https://127.0.0.1:9443 --ca '/tmp/state dir/webhook/ca.crt' --show-values",
     );
   });
 
@@ -46,7 +56,7 @@ describe('the printed command', () => {
       certificateNames: ['localhost', '127.0.0.1', '::1'],
       close: () => Promise.resolve(),
     };
-    expect(devBanner(dev, { cwd: PACKAGE_ROOT })).toBe(
+    expect(devBanner(dev, { cwd: PACKAGE_ROOT, binDir: join(PACKAGE_ROOT, 'node_modules', '.bin') })).toBe(
       [
         'flyte-secrets dev: a local admission webhook with a Key Vault emulator (for development only)',
         '',
@@ -59,7 +69,8 @@ describe('the printed command', () => {
         '',
         'Send the example pods through the webhook and show what was injected (copy this into another terminal):',
         '',
-        `  ${devSendCommand(dev, { cwd: PACKAGE_ROOT })}`,
+        '  export PATH="$PWD/node_modules/.bin:$PATH"    # Node 24 and flyte-secrets from this checkout',
+        `  ${devSendCommand(dev, { cwd: PACKAGE_ROOT, binDir: join(PACKAGE_ROOT, 'node_modules', '.bin') })}`,
         '',
         'Admission logs follow on stderr. Press Ctrl-C to stop.',
         '',

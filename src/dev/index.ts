@@ -322,18 +322,44 @@ export interface DevCommandOptions {
   cwd?: string;
   /** Pod files to send. Default {@link EXAMPLE_POD_FILES}. */
   pods?: readonly string[];
+  /**
+   * The directory that holds Node 24 and a `flyte-secrets` link (a checkout's `node_modules/.bin`, linked by
+   * `npm install`): the command is then `flyte-secrets …` after putting it first on PATH. Default: the package's own
+   * `node_modules/.bin` when `flyte-secrets` is there; `null`: none, the command runs `node <bin> …`.
+   */
+  binDir?: string | null;
+}
+
+/** The `binDir` of {@link DevCommandOptions}: the option, else the package's `node_modules/.bin` if it is linked. */
+function binDirOf(options: DevCommandOptions): string | undefined {
+  if (options.binDir !== undefined) return options.binDir ?? undefined;
+  const dir = join(PACKAGE_ROOT, 'node_modules', '.bin');
+  return existsSync(join(dir, 'flyte-secrets')) ? dir : undefined;
+}
+
+/**
+ * The line that puts Node 24 and `flyte-secrets` first on PATH (`export PATH="$PWD/node_modules/.bin:$PATH"` from the
+ * checkout), or `undefined` when there is no such directory (see {@link DevCommandOptions.binDir}).
+ */
+export function devPathCommand(options: DevCommandOptions = {}): string | undefined {
+  const dir = binDirOf(options);
+  if (dir === undefined) return undefined;
+  const cwd = options.cwd ?? process.cwd();
+  if (dir === join(cwd, 'node_modules', '.bin')) return 'export PATH="$PWD/node_modules/.bin:$PATH"';
+  return `export PATH=${shellQuote(dir)}:"$PATH"`;
 }
 
 /**
  * The command that sends the example pods through the running webhook and shows what was injected (values
- * included): `node bin/flyte-secrets.js dev send examples/pod.yaml examples/pod-azure.yaml --url … --ca … --show-values`.
- * Needs only Node.
+ * included): `flyte-secrets dev send examples/pod.yaml examples/pod-azure.yaml --url … --ca … --show-values`, to run
+ * after {@link devPathCommand}; without a linked `node_modules/.bin`, `node bin/flyte-secrets.js dev send …`.
  */
 export function devSendCommand(env: Pick<DevEnvironment, 'webhookUrl' | 'caFile'>, options: DevCommandOptions = {}): string {
   const cwd = options.cwd ?? process.cwd();
   const bin = options.bin ?? join(PACKAGE_ROOT, 'bin', 'flyte-secrets.js');
   const pods = options.pods ?? EXAMPLE_POD_FILES;
-  const words = ['node', shownPath(bin, cwd), 'dev', 'send', ...pods.map((p) => shownPath(p, cwd)), '--url', env.webhookUrl, '--ca', shownPath(env.caFile, cwd), '--show-values'];
+  const cli = binDirOf(options) === undefined ? ['node', shownPath(bin, cwd)] : ['flyte-secrets'];
+  const words = [...cli, 'dev', 'send', ...pods.map((p) => shownPath(p, cwd)), '--url', env.webhookUrl, '--ca', shownPath(env.caFile, cwd), '--show-values'];
   return words.map(shellQuote).join(' ');
 }
 
@@ -352,6 +378,7 @@ export function devBanner(env: DevEnvironment, options: DevCommandOptions = {}):
     '',
     'Send the example pods through the webhook and show what was injected (copy this into another terminal):',
     '',
+    ...((path) => (path === undefined ? [] : [`  ${path}    # Node 24 and flyte-secrets from this checkout`]))(devPathCommand(options)),
     `  ${devSendCommand(env, options)}`,
     '',
     'Admission logs follow on stderr. Press Ctrl-C to stop.',

@@ -151,7 +151,7 @@ describe('sendPodForAdmission', () => {
   it('explains an untrusted certificate, a closed port and an answer that is no review', async () => {
     const untrusted: unknown = await sendPodForAdmission(POD, { url: `https://127.0.0.1:${port}` }).catch((e: unknown) => e);
     expect(isFlyteSecretsError(untrusted, 'InvalidInput')).toBe(true);
-    expect((untrusted as Error).message).toMatch(/certificate is not trusted .*pass the CA that signed it with --ca/);
+    expect((untrusted as Error).message).toMatch(/the webhook's certificate is not signed by a CA this machine trusts \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\): pass the CA that signed it with --ca/);
 
     const closed = await new Promise<number>((resolve) => {
       const s = createServer();
@@ -164,5 +164,26 @@ describe('sendPodForAdmission', () => {
 
     answer = () => ({ hello: 'world' });
     await expect(sendPodForAdmission(POD, { url: `https://127.0.0.1:${port}`, ca: certs.caCert })).rejects.toThrow(/answered HTTP 200 without an AdmissionReview response/);
+  });
+
+  it('says what each TLS failure means: another CA passed, a certificate for other names', async () => {
+    const other = await generateCertificates({ serviceName: 'w', namespace: 'n', validityMs: 3_600_000 });
+    const wrongCa: unknown = await sendPodForAdmission(POD, { url: `https://127.0.0.1:${port}`, ca: other.caCert }).catch((e: unknown) => e);
+    expect((wrongCa as Error).message).toMatch(/the webhook's certificate is not signed by the CA passed with --ca \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\): pass the CA that signed this server's certificate/);
+
+    // The same trusted CA, but a certificate for the cluster names only, called by IP address.
+    const clusterOnly = await generateCertificates({ serviceName: 'w', namespace: 'n', validityMs: 3_600_000, ca: { cert: certs.caCert, key: certs.caKey } });
+    const s = createServer({ cert: clusterOnly.tlsCert, key: clusterOnly.tlsKey }, (_req, res) => res.end());
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    try {
+      const p = (s.address() as AddressInfo).port;
+      const mismatch: unknown = await sendPodForAdmission(POD, { url: `https://127.0.0.1:${p}`, ca: certs.caCert }).catch((e: unknown) => e);
+      const message = (mismatch as Error).message;
+      expect(message).toContain("the webhook's certificate is trusted but not issued for 127.0.0.1 (ERR_TLS_CERT_ALTNAME_INVALID; it is for DNS:w, DNS:w.n, DNS:w.n.svc, DNS:w.n.svc.cluster.local)");
+      expect(message).toContain('flyte-secrets certs generate --ip 127.0.0.1');
+      expect(message).not.toContain('pass the CA');
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()));
+    }
   });
 });

@@ -11,6 +11,7 @@ import type { Container, EnvVar, Pod, Volume } from 'kubernetes-types/core/v1.js
 import { FlyteSecretsError, errorMessage } from '../errors.js';
 import { applyPatch, type JsonPatchOp } from '../inject/patch.js';
 import { ENV_SECRETS_DEFAULT_DIR, ENV_SECRETS_ENV_PREFIX, ENV_SECRETS_FILE_PREFIX, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
+import { describeTlsProblem } from '../tls-problem.js';
 
 /** The webhook's admission path, appended to a URL that has no path. */
 export const MUTATE_POD_PATH = '/mutate--v1-pod';
@@ -54,14 +55,13 @@ export function admissionUrl(url: string): URL {
   return u;
 }
 
-function connectionProblem(err: unknown, url: URL): string {
+function connectionProblem(err: unknown, url: URL, caGiven: boolean): string {
   const code = (err as NodeJS.ErrnoException).code ?? '';
   if (code === 'ECONNREFUSED') return `nothing listens at ${url.origin} (is \`flyte-secrets dev\` running, on that port?)`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve ${url.hostname}`;
   if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') return `${url.origin} did not answer in time`;
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
-    return `the webhook's certificate is not trusted (${code}): pass the CA that signed it with --ca (flyte-secrets dev prints it)`;
-  }
+  const tls = describeTlsProblem(err, { host: url.hostname.replace(/^\[|\]$/g, ''), server: 'the webhook', caOption: '--ca (flyte-secrets dev prints it)', caGiven });
+  if (tls !== undefined) return tls;
   return `${code !== '' ? `${code}: ` : ''}${errorMessage(err)}`;
 }
 
@@ -84,7 +84,7 @@ function post(url: URL, body: string, options: SendPodOptions): Promise<{ status
       },
     );
     req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', (err) => reject(new FlyteSecretsError('InvalidInput', `cannot send the pod to ${url.href}: ${connectionProblem(err, url)}`, { cause: err })));
+    req.on('error', (err) => reject(new FlyteSecretsError('InvalidInput', `cannot send the pod to ${url.href}: ${connectionProblem(err, url, options.ca !== undefined)}`, { cause: err })));
     req.end(body);
   });
 }

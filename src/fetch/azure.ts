@@ -74,6 +74,7 @@ export function createAzureFetcher(options: AzureFetcherOptions): SecretFetcher 
   return {
     kind: 'azure',
     budgetKey: host,
+    nameOf: (id) => `Key Vault secret ${keyVaultNameForId(id)}`,
     async fetch(id: FlyteSecretId, signal?: AbortSignal): Promise<SecretValue> {
       const secretId = encodeSecretName(id);
       let name: string;

@@ -304,6 +304,7 @@ export function budgetedFetcher(inner: SecretFetcher, budget: RequestBudget, opt
     budgetKey: target,
     fetch: (id, signal) => fetchWithin(id, signal === undefined ? {} : { signal }),
     fetchWithin,
+    ...(inner.nameOf === undefined ? {} : { nameOf: inner.nameOf.bind(inner) }),
   };
 }
 

@@ -33,6 +33,11 @@ export interface SecretFetcher {
    * {@link SecretReadFailure}; honours `signal` (an aborted call is a retryable read failure).
    */
   fetch(id: FlyteSecretId, signal?: AbortSignal): Promise<SecretValue>;
+  /**
+   * The backend's own name for `id` (a Key Vault secret name, …), for messages such as "not found at any scope";
+   * absent when the backend has no name of its own beyond the Flyte id.
+   */
+  nameOf?(id: FlyteSecretId): string;
 }
 
 /** How a backend failure may be retried. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
 import type { ConfigInput } from '../config/schema.js';
+import { md5Hex } from '../secret/flyte-id.js';
 import { makeSecret } from '../secret/model.js';
 import { createBackendFetcher, createEmbeddedSecretManager, type KubeSecretsApi } from './index.js';
 
@@ -31,6 +32,6 @@ describe('createBackendFetcher / createEmbeddedSecretManager (spec §6.1)', () =
     const inj = await createEmbeddedSecretManager(cfg({ type: 'K8s', imagePullSecrets: { enabled: true } }), { kubeApi: noKube, env: { POD_NAMESPACE: 'flyte' } });
     expect(inj.type).toBe('Embedded');
     const out = await inj.inject(makeSecret({ key: 'x' }), { metadata: { labels: { organization: 'o', project: 'p', domain: 'd' } }, spec: { containers: [{ name: 'c' }] } }, { namespace: 'p-d', podName: 'p', warnings: [] });
-    expect(out).toEqual({ injected: false, code: 'SecretNotFoundAcrossAllScopes', reason: '[SecretNotFoundAcrossAllScopes] secret not found across all scopes' });
+    expect(out).toEqual({ injected: false, code: 'SecretNotFoundAcrossAllScopes', reason: `[SecretNotFoundAcrossAllScopes] secret not found across all scopes: project o/d/p (Kubernetes Secret flyte/${md5Hex('u__org__o__domain__d__project__p__key__x')}), domain o/d (Kubernetes Secret flyte/${md5Hex('u__org__o__domain__d__project____key__x')}), org o (Kubernetes Secret flyte/${md5Hex('u__org__o__domain____project____key__x')})` });
   });
 });

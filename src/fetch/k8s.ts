@@ -103,6 +103,7 @@ export function createK8sFetcher(options: K8sFetcherOptions): SecretFetcher {
   return {
     kind: 'k8s',
     budgetKey: options.budgetKey ?? 'kubernetes',
+    nameOf: (id) => `Kubernetes Secret ${options.namespace}/${md5Hex(encodeSecretName(id))}`,
     async fetch(id: FlyteSecretId, signal?: AbortSignal): Promise<SecretValue> {
       const secretId = encodeSecretName(id);
       let secret: V1Secret;

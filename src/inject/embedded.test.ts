@@ -263,10 +263,10 @@ describe('Embedded injector: errors', () => {
     expect(fetcher.calls).toEqual([]);
   });
 
-  it('not found at any scope → «[SecretNotFoundAcrossAllScopes] secret not found across all scopes» after three lookups', async () => {
+  it('not found at any scope → «[SecretNotFoundAcrossAllScopes] secret not found across all scopes», naming the scopes, after three lookups', async () => {
     const { inj, fetcher } = injector({});
     const out = await inj.inject(makeSecret({ key: 'missing' }), pod(), ctx());
-    expect(out).toEqual({ injected: false, code: 'SecretNotFoundAcrossAllScopes', reason: '[SecretNotFoundAcrossAllScopes] secret not found across all scopes' });
+    expect(out).toEqual({ injected: false, code: 'SecretNotFoundAcrossAllScopes', reason: '[SecretNotFoundAcrossAllScopes] secret not found across all scopes: project organization/domain/project, domain organization/domain, org organization' });
     expect(fetcher.calls).toHaveLength(3);
   });
 

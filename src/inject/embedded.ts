@@ -252,7 +252,7 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
         return { reason: `[SecretReadFailure] ${errorMessage(err)}`, code: 'SecretReadFailure' };
       }
     }
-    return { reason: '[SecretNotFoundAcrossAllScopes] secret not found across all scopes', code: 'SecretNotFoundAcrossAllScopes' };
+    return { reason: `[SecretNotFoundAcrossAllScopes] secret not found across all scopes: ${triedScopes(id, fetcher)}`, code: 'SecretNotFoundAcrossAllScopes' };
   }
 
   async function inject(secret: Secret, pod: Pod, ctx: InjectContext): Promise<InjectOutcome> {
@@ -407,4 +407,24 @@ function addImagePullSecret(pod: Pod, name: string): void {
     return Buffer.compare(x, y);
   });
   spec.imagePullSecrets = list;
+}
+
+/**
+ * The scopes a lookup of `id` tried, in order, each with the backend's name for it when it has one:
+ * `project flyte/development/flytesnacks (Key Vault secret 1-…), domain flyte/development (…), org flyte (…)`.
+ */
+function triedScopes(id: FlyteSecretId, fetcher: SecretFetcher): string {
+  const labels = ['project', 'domain', 'org'];
+  return scopeCascade(id)
+    .map((scope, i) => {
+      const path = [scope.org, scope.domain, scope.project].filter((part) => part !== '').join('/');
+      let name: string | undefined;
+      try {
+        name = fetcher.nameOf?.(scope);
+      } catch {
+        name = undefined; // a name the backend cannot form was reported as a read failure, not as not-found
+      }
+      return `${labels[i] ?? 'scope'} ${path}${name === undefined ? '' : ` (${name})`}`;
+    })
+    .join(', ');
 }

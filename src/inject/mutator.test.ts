@@ -64,7 +64,7 @@ describe('mutator: Flyte vectors (spec §7.1)', () => {
     expect(out.kind).toBe('denied');
     if (out.kind === 'denied') {
       expect(out.message.startsWith(NONE_INJECTED_PREFIX)).toBe(true);
-      expect(out.message).toContain('using any of the enabled secret managers: [Global]. Possible reasons: the secret cannot be found or an internal error occurred; Global: Global says no');
+      expect(out.message).toMatch(/^none of the secret managers injected secret \[.*\]: Global: Global says no \(secret managers tried: \[Global\]\)$/s);
       expect(out.code).toBe('SecretNotFound');
     }
   });
@@ -200,15 +200,15 @@ describe('mutator', () => {
     if (out.kind === 'denied') expect(out.message).toMatch(/^failed to unmarshal secrets from pod annotations: error unmarshaling secret \[flyte\.secrets\/s1\]\. Error: .+/);
   });
 
-  it('a secret no manager accepts: Flyte’s message, then each manager’s reason, in chain order', async () => {
+  it('a secret no manager could serve: Flyte’s prefix, then every manager’s reason (Global last), then the chain', async () => {
     const { mutator } = setup(['Azure']);
     const secret = makeSecret({ group: 'plainname', key: 'k', mountRequirement: MountRequirement.FILE });
     const out = await mutator.mutate(taskPod([secret]), opts);
     expect(out.kind).toBe('denied');
     if (out.kind !== 'denied') return;
     const s = secretToString(secret);
-    const head = `${NONE_INJECTED_PREFIX} [${s}]: failed to inject secret [${s}] using any of the enabled secret managers: [Global Azure]. Possible reasons: the secret cannot be found or an internal error occurred; Global: secrets not found - Env [FLYTE_SECRET_PLAINNAME_K], file [/etc/secrets/plainname/k]; Azure: `;
-    expect(out.message.startsWith(head)).toBe(true);
+    expect(out.message.startsWith(`${NONE_INJECTED_PREFIX} [${s}]: no enabled secret manager serves this kind of secret: Azure: `)).toBe(true);
+    expect(out.message.endsWith('; Global: secrets not found - Env [FLYTE_SECRET_PLAINNAME_K], file [/etc/secrets/plainname/k] (secret managers tried: [Global Azure])')).toBe(true);
     expect(out.code).toBe('InvalidKeyVaultUri');
     expect(out.secrets).toBe(1);
   });
@@ -226,20 +226,22 @@ describe('mutator', () => {
     const typo = makeSecret({ group: 'https://myvault.vault.azure.net/secret/db-password', mountRequirement: MountRequirement.FILE });
 
     it.each([
-      ['[Azure, Embedded]: a URI typo is Azure’s (not Embedded’s “requires key”)', ['Azure', 'Embedded'], typo, 'InvalidKeyVaultUri', 'EmbeddedSecretManager requires key to be set'],
-      ['[Azure, Embedded]: a Flyte-native secret not found is Embedded’s (not Azure’s “require group”)', ['Azure', 'Embedded'], makeSecret({ key: 'db-password' }), 'SecretNotFoundAcrossAllScopes', 'azure Secrets Webhook require both group'],
-      ['[Azure, K8s]: a URI typo is Azure’s; K8s also refuses it (not a Secret name)', ['Azure', 'K8s'], makeSecret({ group: typo.group, key: 'pw', mountRequirement: MountRequirement.FILE }), 'InvalidKeyVaultUri', 'K8s: the secret\'s group "https://myvault.vault.azure.net/secret/db-password" cannot be the name of a Kubernetes Secret'],
-      ['[K8s, Azure]: the same, whatever the order', ['K8s', 'Azure'], makeSecret({ group: typo.group, key: 'pw', mountRequirement: MountRequirement.FILE }), 'InvalidKeyVaultUri', 'Azure: the secret\'s group must be a Key Vault secret URI'],
-      ['[Azure, AWS]: nobody claims an ENV_VAR key → the first manager after Global', ['Azure', 'AWS'], makeSecret({ key: 'k', mountRequirement: MountRequirement.ENV_VAR }), 'InvalidSecret', 'AWS Secrets Webhook require both key and group'],
-      ['[GCP]: Global holds the secret but not as a file → Global’s', ['GCP'], makeSecret({ group: 'db', key: 'pw', mountRequirement: MountRequirement.FILE }), 'InjectionRefused', 'global secrets can only be injected as environment variables'],
-    ] as const)('%s', async (_name, managers, secret, code, text) => {
+      ['[Azure, Embedded]: a URI typo is Azure’s (not Embedded’s “requires key”)', ['Azure', 'Embedded'], typo, 'InvalidKeyVaultUri', '', 'Azure: ', 'EmbeddedSecretManager requires key to be set'],
+      ['[Azure, Embedded]: a Flyte-native secret not found is Embedded’s (not Azure’s “require group”)', ['Azure', 'Embedded'], makeSecret({ key: 'db-password' }), 'SecretNotFoundAcrossAllScopes', '', 'Embedded: [SecretNotFoundAcrossAllScopes] ', 'azure Secrets Webhook require both group'],
+      ['[Azure, K8s]: a URI typo is Azure’s; K8s (not a Secret name) is not for it', ['Azure', 'K8s'], makeSecret({ group: typo.group, key: 'pw', mountRequirement: MountRequirement.FILE }), 'InvalidKeyVaultUri', '', 'Azure: the secret\'s group must be a Key Vault secret URI', 'cannot be the name of a Kubernetes Secret'],
+      ['[K8s, Azure]: the same, whatever the order', ['K8s', 'Azure'], makeSecret({ group: typo.group, key: 'pw', mountRequirement: MountRequirement.FILE }), 'InvalidKeyVaultUri', '', 'Azure: the secret\'s group must be a Key Vault secret URI', 'cannot be the name of a Kubernetes Secret'],
+      ['[Azure, AWS]: nobody claims an ENV_VAR key → every manager says why, after Global', ['Azure', 'AWS'], makeSecret({ key: 'k', mountRequirement: MountRequirement.ENV_VAR }), 'InvalidSecret', 'AWS Secrets Webhook require both key and group', 'no enabled secret manager serves this kind of secret: Azure: ', ''],
+      ['[GCP]: Global holds the secret but not as a file → Global’s', ['GCP'], makeSecret({ group: 'db', key: 'pw', mountRequirement: MountRequirement.FILE }), 'InjectionRefused', '', 'Global: global secrets can only be injected as environment variables', 'GCP Secrets Webhook require'],
+    ] as const)('%s', async (_name, managers, secret, code, text, lead, absent) => {
       const { mutator } = setup([...managers], { FLYTE_SECRET_DB_PW: 'v' }, {}, managers.includes('Embedded' as never) ? embeddedNotFound : undefined);
       const out = await mutator.mutate(labelled([secret]), opts);
       expect(out).toMatchObject({ kind: 'denied', code });
       if (out.kind !== 'denied') return;
       const s = secretToString(secret);
-      expect(out.message.startsWith(`${NONE_INJECTED_PREFIX} [${s}]: failed to inject secret [${s}] using any of the enabled secret managers: [Global ${managers.join(' ')}]. Possible reasons: the secret cannot be found or an internal error occurred; Global: `)).toBe(true);
-      expect(out.message).toContain(text);
+      expect(out.message.startsWith(`${NONE_INJECTED_PREFIX} [${s}]: ${lead}`)).toBe(true);
+      expect(out.message.endsWith(` (secret managers tried: [Global ${managers.join(' ')}])`)).toBe(true);
+      if (absent === '') expect(out.message).toContain(text);
+      else expect(out.message).not.toContain(absent);
     });
   });
 
@@ -342,7 +344,7 @@ describe('mutator', () => {
     ]);
     const out = await mutator.mutate(pod, opts);
     expect(out).toMatchObject({ kind: 'denied', code: 'InjectionRefused' });
-    if (out.kind === 'denied') expect(out.message).toContain('; K8s: delivering this secret would set the environment variable "DB", which another secret of this pod sets differently; give each secret its own env_var');
+    if (out.kind === 'denied') expect(out.message).toContain(']: K8s: delivering this secret would set the environment variable "DB", which another secret of this pod sets differently; give each secret its own env_var');
     // The same request twice, or two secrets agreeing on the definition, is fine.
     const same = makeSecret({ group: 'cache', key: 'password', mountRequirement: MountRequirement.ENV_VAR, envVar: 'DB' });
     const twice = mutated(await mutator.mutate(taskPod([same, same]), opts));
@@ -360,7 +362,7 @@ describe('mutator', () => {
       expect(out.kind).toBe('denied');
       if (out.kind !== 'denied') return;
       expect(out.code).toBe('InjectionRefused');
-      expect(out.message).toContain(`; Azure: delivering this secret would mount`);
+      expect(out.message).toContain(`]: Azure: delivering this secret would mount`);
       expect(out.message).toContain(volume);
       expect(out.message).toContain('"azure-secret-vol" (Azure)');
       expect(out.message).toContain('Kubernetes refuses two volumes at one path');
@@ -413,7 +415,7 @@ describe('mutator', () => {
       const out = await mutator.mutate(taskPod([makeSecret({ key: 'x' })]), opts);
       expect(out).toMatchObject({ kind: 'denied', code });
       if (out.kind === 'denied') {
-        expect(out.message.endsWith(text)).toBe(true);
+        expect(out.message).toContain(`]: ${text} (secret managers tried: [Global Embedded])`);
         expect(out.message).not.toContain('hunter2');
       }
     }

@@ -5,8 +5,9 @@
  *
  * Differences from Flyte (see docs/compatibility.md, "Injectors and the mutator"):
  * - secrets are processed in annotation-index order (s0, s1, …, s10), so identical pods get identical patches;
- * - a refusal names every manager's own reason after Flyte's message, and its code is the most specific one
- *   ({@link denialCode}: the first manager that claimed the secret), not the last manager's;
+ * - a refusal keeps Flyte's prefix, then gives the reasons of the managers that could have served the secret, the
+ *   decisive one first ({@link denialMessage}); its code is the most specific one ({@link denialCode}: the first
+ *   manager that claimed the secret), not the last manager's;
  * - an injection that would mount a second volume at a path where another one is already mounted (e.g. AWS and
  *   Azure both at `/etc/flyte/secrets`, spec §4.8), or redefine an env var that an earlier secret of the pod set
  *   (two secrets with one `env_var`; Flyte lets the last one win, and a second pass would reorder them), counts as
@@ -209,6 +210,24 @@ function denialCode(reasons: readonly Refusal[]): ErrorCode {
   return pick?.outcome.code ?? 'InjectionRefused';
 }
 
+/**
+ * The message of a denial: Flyte's prefix and the secret, then the reasons of the managers that could have served it
+ * (their refusal is not `notMine`), the decisive one first (the one {@link denialCode} picks), then the chain. When no
+ * manager claimed the secret, every manager says why it is not for it. Flyte's own sentence («failed to inject secret
+ * […] using any of the enabled secret managers: […]. Possible reasons: …») carries no information beyond the chain,
+ * so only the chain is kept, at the end.
+ */
+function denialMessage(s: string, managers: readonly SecretManagerType[], reasons: readonly Refusal[]): string {
+  const claimed = reasons.filter((r) => r.outcome.notMine !== true);
+  const shown =
+    claimed.length > 0
+      ? [...claimed.filter((r) => r.type !== 'Global'), ...claimed.filter((r) => r.type === 'Global')]
+      : [...reasons.filter((r) => r.type !== 'Global'), ...reasons.filter((r) => r.type === 'Global')];
+  const text = shown.map(({ type, outcome: { reason } }) => (reason.startsWith(`${type}: `) ? reason : `${type}: ${reason}`)).join('; ');
+  const lead = claimed.length > 0 ? '' : 'no enabled secret manager serves this kind of secret: ';
+  return `${NONE_INJECTED_PREFIX} [${s}]: ${lead}${text} (secret managers tried: [${managers.join(' ')}])`;
+}
+
 /** The pod's name, or its `generateName` while the API server has not named it yet. */
 function podNameOf(pod: Pod): string {
   const name = pod.metadata?.name;
@@ -297,12 +316,7 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
         reasons.push({ type: injector.type, outcome });
       }
       if (!delivered) {
-        const s = secretToString(secret);
-        const message =
-          `${NONE_INJECTED_PREFIX} [${s}]: failed to inject secret [${s}] using any of the enabled secret managers: [${managers.join(' ')}]. ` +
-          `Possible reasons: the secret cannot be found or an internal error occurred${reasons
-            .map(({ type, outcome: { reason } }) => `; ${reason.startsWith(`${type}: `) ? reason : `${type}: ${reason}`}`)
-            .join('')}`;
+        const message = denialMessage(secretToString(secret), managers, reasons);
         return { kind: 'denied', message, code: denialCode(reasons), warnings: [...new Set(warnings)], secrets: decoded.length };
       }
     }

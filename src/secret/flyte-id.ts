@@ -18,6 +18,9 @@ export interface FlyteSecretId {
   name: string;
 }
 
+/** The organisation of Flyte OSS (its only one): the default `--org` of every command. */
+export const DEFAULT_ORG = 'flyte';
+
 const SEP = '__';
 const NOT_ENOUGH_PARTS = 'secret name has an invalid format: not enough parts';
 const UNEXPECTED_PARTS = 'secret name has an invalid format: unexpected parts';

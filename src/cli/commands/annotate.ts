@@ -9,11 +9,9 @@
  * @module
  */
 import { Option, type Command } from 'commander';
-import { stringify } from 'yaml';
 import { annotatePod } from '../../secret/annotations.js';
 import { makeSecret, parseMountRequirement, type Secret } from '../../secret/model.js';
 import { CliError, readInput } from '../io.js';
-import { parsePodText } from './inject.js';
 
 /** The keys `--secret` accepts (`mountRequirement` is an alias of `mount`). */
 const SPEC_KEYS = ['group', 'groupVersion', 'key', 'mount', 'mountRequirement', 'envVar'] as const;
@@ -149,8 +147,9 @@ export function register(program: Command): void {
       if (secretArgs.length === 0) throw new CliError('give at least one --secret or --secret-json', 2);
       const secrets = secretArgs.map((a) => (a.option === 'secret' ? parseSecretSpec(a.text) : parseSecretJson(a.text)));
       const source = opts.file === '-' ? '(stdin)' : opts.file;
+      const { parsePodText, toYaml } = await import('../pod-text.js');
       const pod = parsePodText((await readInput(opts.file)).toString('utf8'), source);
       const out = annotatePod(pod, secrets);
-      process.stdout.write(opts.output === 'json' ? `${JSON.stringify(out, null, 2)}\n` : stringify(out, { lineWidth: 0 }));
+      process.stdout.write(opts.output === 'json' ? `${JSON.stringify(out, null, 2)}\n` : toYaml(out));
     });
 }

@@ -14,6 +14,7 @@ import { decodeKeyVaultName, keyVaultNameForId } from '../../azure/secret-name.j
 import { decodeEnvelope, decodeKeyVaultValue, encodeBinaryEnvelope, encodeStringEnvelope } from '../../azure/secret-value.js';
 import { valueFreeError } from '../../fetch/fetcher.js';
 import { CliError, printLine, readInput, readStdin, writeBytes } from '../io.js';
+import { DEFAULT_ORG } from '../../secret/flyte-id.js';
 
 interface EncodeNameOptions {
   org?: string;
@@ -46,10 +47,10 @@ export function register(program: Command): void {
   azure
     .command('encode-name')
     .description(
-      'Print the Key Vault secret name of a Flyte secret (an option left out is an empty component: ' +
+      'Print the Key Vault secret name of a Flyte secret (--domain or --project left out is an empty component: ' +
         'leave out --project for a domain-scoped secret, --project and --domain for an org-scoped one)',
     )
-    .option('--org <org>', 'organisation (Flyte OSS always uses "flyte")', '')
+    .option('--org <org>', 'organisation (Flyte OSS always uses "flyte"; --org "" for none)', DEFAULT_ORG)
     .option('--domain <domain>', 'domain, e.g. development', '')
     .option('--project <project>', 'project, e.g. flytesnacks', '')
     .argument('<name>', 'the secret key as tasks request it; put -- before a name that starts with "-"')

@@ -18,6 +18,13 @@ interface GenerateOptions {
   serviceName: string;
   namespace: string;
   validity: string;
+  dns: string[];
+  ip: string[];
+}
+
+/** Commander argument parser for a repeatable option: collects every value. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 async function runInit(opts: InitOptions): Promise<void> {
@@ -40,9 +47,12 @@ async function runGenerate(opts: GenerateOptions): Promise<void> {
     throw new CliError(`--validity "${opts.validity}" is not a positive duration: write it like "8760h" or "720h"`, 2);
   }
   const { generateCertificates, writeCertificateFiles, certificateExpiry } = await import('../../webhook/certs.js');
-  const bundle = await generateCertificates({ serviceName: opts.serviceName, namespace: opts.namespace, validityMs });
+  const bundle = await generateCertificates({ serviceName: opts.serviceName, namespace: opts.namespace, validityMs, extraDnsNames: opts.dns, ipAddresses: opts.ip });
   writeCertificateFiles(opts.out, bundle);
-  printLine(`wrote ca.crt, tls.crt, tls.key for ${opts.serviceName}.${opts.namespace}.svc to ${opts.out}: serving certificate expires ${certificateExpiry(bundle.tlsCert).toISOString()}`);
+  const extra = [...opts.dns, ...opts.ip];
+  printLine(
+    `wrote ca.crt, tls.crt, tls.key for ${opts.serviceName}.${opts.namespace}.svc${extra.length > 0 ? ` and ${extra.join(', ')}` : ''} to ${opts.out}: serving certificate expires ${certificateExpiry(bundle.tlsCert).toISOString()}`,
+  );
 }
 
 function addInitOptions(cmd: Command): Command {
@@ -66,7 +76,18 @@ Examples:
   $ POD_NAMESPACE=flyte flyte-secrets init-certs -c config.yaml --kubeconfig ~/.kube/config`;
 
 export function register(program: Command): void {
-  const certs = program.command('certs').description('Webhook TLS certificates: create, keep or renew them');
+  const certs = program
+    .command('certs')
+    .description('Webhook TLS certificates: create, keep or renew them')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  $ flyte-secrets certs init --config config.yaml                       # in the cluster: the webhook Secret',
+        '  $ flyte-secrets certs generate --out ./certs --dns localhost --ip 127.0.0.1   # local files, for serve outside a cluster',
+      ].join('\n'),
+    );
   addInitOptions(certs.command('init').alias('init-certs').description(INIT_DESCRIPTION))
     .addHelpText('after', INIT_HELP)
     .action((opts: InitOptions) => runInit(opts));
@@ -77,7 +98,21 @@ export function register(program: Command): void {
     .option('--service-name <name>', 'webhook Service name', 'flyte-pod-webhook')
     .option('-n, --namespace <ns>', 'webhook namespace', 'flyte')
     .option('--validity <duration>', 'serving certificate lifetime', '8760h')
-    .addHelpText('after', '\nExample:\n  $ flyte-secrets certs generate --out ./certs --service-name flyte-pod-webhook --namespace flyte')
+    .option('--dns <name>', 'one more DNS name for the serving certificate, e.g. localhost (repeatable)', collect, [])
+    .option('--ip <address>', 'an IP address for the serving certificate, e.g. 127.0.0.1 or ::1 (repeatable)', collect, [])
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The serving certificate is for the Service’s cluster names (<svc>, <svc>.<ns>, <svc>.<ns>.svc,',
+        '<svc>.<ns>.svc.cluster.local). To run `serve` outside the cluster and call it by another name or address,',
+        'add them with --dns and --ip; a client then trusts ca.crt (e.g. `dev send --ca certs/ca.crt`).',
+        '',
+        'Examples:',
+        '  $ flyte-secrets certs generate --out ./certs --service-name flyte-pod-webhook --namespace flyte',
+        '  $ flyte-secrets certs generate --out ./certs --dns localhost --ip 127.0.0.1 --ip ::1',
+      ].join('\n'),
+    )
     .action((opts: GenerateOptions) => runGenerate(opts));
   // Flyte's command name, kept as a top-level alias of `certs init`.
   addInitOptions(program.command('init-certs', { hidden: true }).description(`Same as \`certs init\`: ${INIT_DESCRIPTION}`))

@@ -4,28 +4,23 @@
  * @module
  */
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
-import { formatDuration } from '../../config/duration.js';
-import { defaultConfig } from '../../config/load.js';
-import { DURATION_KEYS } from '../../config/reference.js';
-import type { Config } from '../../config/schema.js';
 import { printLine, readConfigFile } from '../io.js';
 
-/** The config as YAML; durations (milliseconds in memory) are written back as Go duration strings. */
-export function configToYaml(config: Config): string {
-  const walk = (value: unknown, key: string): unknown => {
-    if (typeof value === 'number' && DURATION_KEYS.has(key)) return formatDuration(value);
-    if (Array.isArray(value)) return value.map((v) => walk(v, ''));
-    if (value !== null && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, k)]));
-    }
-    return value;
-  };
-  return stringify(walk(config, ''), { lineWidth: 0 });
-}
-
 export function register(program: Command): void {
-  const config = program.command('config').description('Validate a config file, or print the default config');
+  const config = program
+    .command('config')
+    .description('Validate a config file, or print the default config')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  $ flyte-secrets config defaults > config.yaml      # every key with its default, to edit',
+        '  $ flyte-secrets config check config.yaml           # every problem, with its dot-path',
+        '',
+        'Every key, its default and meaning: docs/configuration.md.',
+      ].join('\n'),
+    );
   config
     .command('check')
     .description('Validate a config file (YAML or JSON); every problem is listed with its dot-path')
@@ -39,7 +34,8 @@ export function register(program: Command): void {
     .command('defaults')
     .description('Print the whole default config as YAML')
     .addHelpText('after', '\nExample:\n  $ flyte-secrets config defaults > config.yaml')
-    .action(() => {
-      process.stdout.write(configToYaml(defaultConfig()));
+    .action(async () => {
+      const { defaultConfigYaml } = await import('../../config/reference.js');
+      process.stdout.write(defaultConfigYaml());
     });
 }

@@ -11,7 +11,6 @@ import type { Command } from 'commander';
 import { decodeSecretAnnotations, type DecodedSecret } from '../../secret/annotations.js';
 import { mountRequirementName } from '../../secret/model.js';
 import { CliError, readInput } from '../io.js';
-import { parsePodText } from './inject.js';
 
 /** One printed secret: absent fields are empty strings; the mount requirement is its name (or the number, as text). */
 export interface DecodedSecretJson {
@@ -60,6 +59,7 @@ export function register(program: Command): void {
     )
     .action(async (opts: { file: string }) => {
       const source = opts.file === '-' ? '(stdin)' : opts.file;
+      const { parsePodText } = await import('../pod-text.js');
       const pod = parsePodText((await readInput(opts.file)).toString('utf8'), source);
       const annotations: unknown = pod.metadata?.annotations;
       if (annotations !== undefined && annotations !== null) {

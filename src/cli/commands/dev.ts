@@ -10,9 +10,9 @@
  * @module
  */
 import { Option, type Command } from 'commander';
-import { stringify } from 'yaml';
 import { CliError, printLine, readInput } from '../io.js';
-import { DENIED_EXIT_CODE, parsePodText } from './inject.js';
+import { untilStopSignal } from '../signals.js';
+import { DENIED_EXIT_CODE } from './inject.js';
 
 function portOption(flag: string): (value: string) => number {
   return (value: string) => {
@@ -41,23 +41,12 @@ interface SendCliOptions {
   output: 'text' | 'yaml';
 }
 
-function waitForStopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (s: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(s);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-}
 
 async function runDev(opts: DevCliOptions): Promise<void> {
-  const [{ startDevEnvironment, devBanner, devSendCommand }, { createDevLogger }] = await Promise.all([import('../../dev/index.js'), import('../../dev/log.js')]);
+  const [{ startDevEnvironment, devBanner, devSendCommand, devPathCommand }, { createDevLogger }] = await Promise.all([import('../../dev/index.js'), import('../../dev/log.js')]);
   // Listen for Ctrl-C from the start, so an early one still stops cleanly (and skips the banner).
   let stopping = false;
-  const stop = waitForStopSignal().then((s) => {
+  const stop = untilStopSignal('flyte-secrets dev').then((s) => {
     stopping = true;
     return s;
   });
@@ -87,6 +76,7 @@ async function runDev(opts: DevCliOptions): Promise<void> {
         effectiveConfigFile: env.effectiveConfigFile,
         invalidationUrl: env.invalidationUrl ?? null,
         managers: env.managers,
+        pathCommand: devPathCommand(commandOptions) ?? null,
         sendCommand: devSendCommand(env, commandOptions),
       }),
     );
@@ -99,7 +89,7 @@ async function runDev(opts: DevCliOptions): Promise<void> {
 }
 
 async function runSend(files: string[], opts: SendCliOptions): Promise<void> {
-  const { sendPodForAdmission, describeAdmission } = await import('../../dev/send.js');
+  const [{ sendPodForAdmission, describeAdmission }, { parsePodText, toYaml }] = await Promise.all([import('../../dev/send.js'), import('../pod-text.js')]);
   const ca = opts.ca === undefined ? undefined : (await readInput(opts.ca)).toString('utf8');
   const pods = await Promise.all(files.map(async (f) => ({ file: f, pod: parsePodText((await readInput(f)).toString('utf8'), f === '-' ? '(stdin)' : f) })));
   let denied = 0;
@@ -110,7 +100,7 @@ async function runSend(files: string[], opts: SendCliOptions): Promise<void> {
     if (opts.output === 'yaml') {
       for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
       if (!result.allowed) process.stderr.write(`denied: ${result.message ?? ''}\n`);
-      out.push(stringify(result.after, { lineWidth: 0 }));
+      out.push(toYaml(result.after));
     } else {
       out.push(`${describeAdmission(result, { showValues: opts.showValues === true }).join('\n')}\n`);
     }
@@ -129,7 +119,7 @@ What runs (all in this process, nothing else to install):
 It prints where everything is and a command that sends the example pods (examples/pod.yaml, examples/pod-azure.yaml)
 through the webhook. Ctrl-C (or SIGTERM) stops everything; the exit code is then 0.
 With --json it prints one JSON line instead of the banner:
-  {"webhookUrl","vaultUrl","caFile","emulatorCaFile","stateDir","configFile","effectiveConfigFile","invalidationUrl","managers","sendCommand"}
+  {"webhookUrl","vaultUrl","caFile","emulatorCaFile","stateDir","configFile","effectiveConfigFile","invalidationUrl","managers","pathCommand","sendCommand"}
 
 Examples:
   $ npm start                                   # = flyte-secrets dev

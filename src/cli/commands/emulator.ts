@@ -4,8 +4,11 @@
  *
  * @module
  */
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import type { EmulatorInfo } from '../../emulator/index.js';
 import { CliError, printLine } from '../io.js';
+import { untilStopSignal } from '../signals.js';
 
 function intOption(flag: string, min: number, max: number): (value: string) => number {
   return (value: string) => {
@@ -29,6 +32,7 @@ interface EmulatorCliOptions {
   latencyMs?: number;
   rateLimit?: number;
   rateLimitWindowMs?: number;
+  writeEnvFile?: string;
   hostname: string[];
 }
 
@@ -46,7 +50,19 @@ Once ready it prints ONE JSON line on stdout:
 and runs until SIGINT/SIGTERM. The admin API (no auth, loopback only) is a test tool:
   GET <adminUrl>/stats, POST <adminUrl>/reset-stats, GET|POST <adminUrl>/faults, POST <adminUrl>/seed
 
-Example: run it in the background, then point the Azure SDK (and flyte-secrets) at it
+With --write-env-file FILE it also writes, once ready, what makes \`secret …\` and
+\`serve\` use it: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
+AZURE_AUTHORITY_HOST, NODE_EXTRA_CA_CERTS and FLYTE_SECRETS_VAULT_URL, as
+NAME='value' lines (mode 0600, removed on exit). Not called --env-file: Node
+claims that flag anywhere on its command line.
+
+Example (run it, then use it from this shell):
+  $ flyte-secrets emulator --port 0 --state-dir /tmp/kv --write-env-file /tmp/kv.env &
+  $ until [ -s /tmp/kv.env ]; do sleep 0.2; done
+  $ set -a; . /tmp/kv.env; set +a
+  $ flyte-secrets secret create --domain development db-password --value hunter2
+
+Example (the same by hand, for the Azure SDK in any program):
   $ flyte-secrets emulator --port 8443 --state-dir /tmp/kv --client-secret dev-only --seed secrets.yaml > /tmp/kv.json &
   $ until [ -s /tmp/kv.json ]; do sleep 0.2; done     # the JSON line means ready
   $ export NODE_EXTRA_CA_CERTS=/tmp/kv/ca.pem          # read at process start: set it before starting the client
@@ -57,6 +73,19 @@ Example: run it in the background, then point the Azure SDK (and flyte-secrets) 
 
 Seed file (JSON or YAML): a list of {name, value, contentType?, tags?, enabled?, nbf?, exp?}
 or Flyte-native {org?, domain?, project?, flyteName, string? | binaryBase64?}. See docs/emulator.md.`;
+
+/** Write the env file whole (a reader polling for it never sees half of it), readable by its owner only. */
+async function writeEnvFile(file: string, info: EmulatorInfo): Promise<void> {
+  const { emulatorEnvFile } = await import('../../emulator/env-file.js');
+  const partial = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(partial, emulatorEnvFile(info), { mode: 0o600 });
+    renameSync(partial, file);
+  } catch (err) {
+    rmSync(partial, { force: true });
+    throw new CliError(`cannot write --write-env-file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 1, { cause: err });
+  }
+}
 
 export function register(program: Command): void {
   program
@@ -73,6 +102,7 @@ export function register(program: Command): void {
     .option('--rate-limit <n>', 'vault requests allowed per window before 429 Throttled (0 = no limit)', intOption('--rate-limit', 0, 10_000_000), 4000)
     .option('--rate-limit-window-ms <ms>', 'rate-limit window', intOption('--rate-limit-window-ms', 1, 3_600_000), 10_000)
     .option('--hostname <name>', 'also serve as NAME: add it to the serving certificate (repeatable), e.g. myvault.vault.azure.net', hostnameOption, [])
+    .option('--write-env-file <file>', 'once ready, write the AZURE_* variables, NODE_EXTRA_CA_CERTS and FLYTE_SECRETS_VAULT_URL for it there, for sh to source')
     .addHelpText('after', HELP_AFTER)
     .action(async (opts: EmulatorCliOptions) => {
       const { startEmulator } = await import('../../emulator/index.js');
@@ -89,18 +119,12 @@ export function register(program: Command): void {
         ...(opts.rateLimitWindowMs === undefined ? {} : { rateLimitWindowMs: opts.rateLimitWindowMs }),
         ...(opts.hostname.length === 0 ? {} : { tlsHosts: opts.hostname }),
       });
-      const stopped = new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      const stopped = untilStopSignal('flyte-secrets emulator');
+      if (opts.writeEnvFile !== undefined) await writeEnvFile(opts.writeEnvFile, emulator.info());
       printLine(JSON.stringify(emulator.info()));
-      process.stderr.write(`flyte-secrets emulator: vault ${emulator.vaultUrl}, CA ${emulator.caFile} (Ctrl-C to stop)\n`);
+      process.stderr.write(`flyte-secrets emulator: vault ${emulator.vaultUrl}, CA ${emulator.caFile}${opts.writeEnvFile === undefined ? '' : `, env ${opts.writeEnvFile}`} (Ctrl-C to stop)\n`);
       await stopped;
+      if (opts.writeEnvFile !== undefined) rmSync(opts.writeEnvFile, { force: true });
       await emulator.close();
     });
 }

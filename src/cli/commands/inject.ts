@@ -9,9 +9,6 @@
  * @module
  */
 import { Option, type Command } from 'commander';
-import type { Pod } from 'kubernetes-types/core/v1.js';
-import { parseAllDocuments, stringify } from 'yaml';
-import { isRecord, podShapeProblem } from '../../webhook/pod-shape.js';
 import { CliError, readConfigFile, readInput } from '../io.js';
 
 /** Exit code when the webhook would deny the pod. */
@@ -28,43 +25,6 @@ export interface InjectOptions {
   namespace?: string;
 }
 
-
-/**
- * Read a bare Pod from YAML or JSON text. Refuses several documents, non-objects, other kinds and AdmissionReviews
- * with a message saying what to pass instead.
- */
-export function parsePodText(text: string, source: string): Pod {
-  const docs = parseAllDocuments(text, { uniqueKeys: true });
-  const nonEmpty = docs.filter((d) => d.contents !== null || d.errors.length > 0);
-  if (nonEmpty.length === 0) throw new CliError(`${source}: empty input; pass a Pod manifest (YAML or JSON)`);
-  if (nonEmpty.length > 1) throw new CliError(`${source}: holds ${nonEmpty.length} documents; pass exactly one Pod`);
-  const doc = nonEmpty[0];
-  if (doc === undefined) throw new CliError(`${source}: empty input`);
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    const where = e?.linePos ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
-    throw new CliError(`${source}: not valid YAML or JSON${where}: ${(e?.message ?? '').split('\n')[0] ?? ''}`);
-  }
-  let pod: unknown;
-  try {
-    // toJS resolves aliases: an unresolved one or an alias bomb throws the YAML library's own error.
-    pod = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    throw new CliError(`${source}: not a usable YAML document: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}`, 1, { cause: err });
-  }
-  if (!isRecord(pod)) throw new CliError(`${source}: expected a Pod object, got ${Array.isArray(pod) ? 'a list' : pod === null ? 'null' : typeof pod}`);
-  if (pod['kind'] === 'AdmissionReview') throw new CliError(`${source}: this is an AdmissionReview; pass the bare Pod (its request.object) instead`);
-  if (pod['kind'] !== undefined && pod['kind'] !== 'Pod') throw new CliError(`${source}: expected kind Pod, got ${JSON.stringify(pod['kind'])}`);
-  if (pod['apiVersion'] !== undefined && pod['apiVersion'] !== 'v1') throw new CliError(`${source}: expected apiVersion v1 for a Pod, got ${JSON.stringify(pod['apiVersion'])}`);
-  for (const key of ['metadata', 'spec'] as const) {
-    if (pod[key] !== undefined && !isRecord(pod[key])) throw new CliError(`${source}: the Pod's ${key} is not an object`);
-  }
-  const problem = podShapeProblem(pod);
-  if (problem !== undefined) throw new CliError(`${source}: ${problem}`);
-  return pod;
-}
-
-
 /**
  * Run the `inject` command: print the result on stdout, warnings on stderr; throws a {@link CliError} with exit
  * code {@link DENIED_EXIT_CODE} when the webhook would deny the pod.
@@ -75,6 +35,7 @@ export async function runInject(options: InjectOptions): Promise<void> {
     import('../../inject/patch.js'),
     import('./serve.js'),
   ]);
+  const { parsePodText, toYaml } = await import('../pod-text.js');
   const config = await readConfigFile(options.config);
   const source = options.file === '-' ? '(stdin)' : options.file;
   const pod = parsePodText((await readInput(options.file)).toString('utf8'), source);
@@ -111,7 +72,7 @@ export async function runInject(options: InjectOptions): Promise<void> {
     return;
   }
   const mutated = patch.length > 0 ? applyPatch(pod, patch) : pod;
-  process.stdout.write(options.output === 'json' ? `${JSON.stringify(mutated, null, 2)}\n` : stringify(mutated, { lineWidth: 0 }));
+  process.stdout.write(options.output === 'json' ? `${JSON.stringify(mutated, null, 2)}\n` : toYaml(mutated));
 }
 
 export function register(program: Command): void {

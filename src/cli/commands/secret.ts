@@ -17,8 +17,9 @@ import { keyVaultNameForId, decodeKeyVaultName } from '../../azure/secret-name.j
 import { KEY_VAULT_MAX_VALUE_BYTES, decodeKeyVaultValue, encodeBinaryEnvelope, encodeStringEnvelope } from '../../azure/secret-value.js';
 import { errorMessage, isFlyteSecretsError } from '../../errors.js';
 import { valueFreeError } from '../../fetch/fetcher.js';
-import { encodeSecretName, type FlyteSecretId } from '../../secret/flyte-id.js';
+import { DEFAULT_ORG, encodeSecretName, type FlyteSecretId } from '../../secret/flyte-id.js';
 import { CliError, printLine, readInput, writeBytes } from '../io.js';
+import { describeTlsProblem, isTlsErrorCode } from '../../tls-problem.js';
 
 /** Exit code when the secret does not exist (`get`, `delete`). */
 export const EXIT_NOT_FOUND = 3;
@@ -119,7 +120,7 @@ function addCommon(cmd: Command): Command {
 
 function addScope(cmd: Command): Command {
   return cmd
-    .option('--org <org>', 'organisation (Flyte OSS always uses "flyte")', 'flyte')
+    .option('--org <org>', 'organisation (Flyte OSS always uses "flyte")', DEFAULT_ORG)
     .option('--domain <domain>', 'domain, e.g. development (leave out for an org-wide secret)', '')
     .option('--project <project>', 'project, e.g. flytesnacks (needs --domain)', '');
 }
@@ -131,8 +132,12 @@ async function clientFor(options: CommonOptions): Promise<VaultClient> {
   return createSecretClient(options.vault, ca === undefined ? {} : { ca });
 }
 
+function vaultContext(options: CommonOptions): { vault: string; caGiven: boolean } {
+  return { vault: options.vault, caGiven: options.caFile !== undefined };
+}
+
 /** A Key Vault / identity / TLS failure as a one-line CLI error with a hint (never a stack trace). */
-function vaultError(err: unknown, action: string, what: string): Error {
+function vaultError(err: unknown, action: string, what: string, ctx: { vault: string; caGiven: boolean }): Error {
   if (err instanceof CliError) return err;
   if (isFlyteSecretsError(err)) return err;
   const status = (err as { statusCode?: unknown }).statusCode;
@@ -149,8 +154,15 @@ function vaultError(err: unknown, action: string, what: string): Error {
   }
   else if (status === 409) hint = ' (a deleted secret with this name still exists: recover it, or purge it with `flyte-secrets secret delete --purge`)';
   else if (status === 429) hint = ' (Key Vault is throttling; retry in a few seconds)';
-  else if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
-    hint = ' (trust the vault’s CA with --ca-file or NODE_EXTRA_CA_CERTS)';
+  else if (typeof code === 'string' && isTlsErrorCode(code)) {
+    let host = ctx.vault;
+    try {
+      host = new URL(ctx.vault).hostname;
+    } catch {
+      // keep the text as given
+    }
+    const caGiven = ctx.caGiven || (process.env.NODE_EXTRA_CA_CERTS ?? '') !== '';
+    return new CliError(`cannot ${action} ${what}: ${describeTlsProblem(err, { host, server: 'the vault', caOption: '--ca-file (or NODE_EXTRA_CA_CERTS)', caGiven }) ?? first}`, 1, { cause: err });
   } else if (typeof code === 'string' && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET'].includes(code)) {
     hint = ' (check the --vault URL and your network)';
   }
@@ -189,7 +201,7 @@ async function runCreate(name: string, options: CreateOptions): Promise<void> {
   try {
     version = (await client.setSecret(kvName, envelope)).properties.version ?? '';
   } catch (err) {
-    throw vaultError(err, 'create', `secret ${encodeSecretName(id)}`);
+    throw vaultError(err, 'create', `secret ${encodeSecretName(id)}`, vaultContext(options));
   }
   printLine(`created ${encodeSecretName(id)} (${describeScope(id)}, ${kind}) as Key Vault secret ${kvName}, version ${version}`);
   if (options.invalidateUrl !== undefined) await invalidate(options.invalidateUrl, id);
@@ -203,7 +215,7 @@ async function runGet(name: string, options: GetOptions): Promise<void> {
   try {
     secret = await client.getSecret(kvName);
   } catch (err) {
-    throw vaultError(err, 'read', `secret ${encodeSecretName(id)} (Key Vault secret ${kvName})`);
+    throw vaultError(err, 'read', `secret ${encodeSecretName(id)} (Key Vault secret ${kvName})`, vaultContext(options));
   }
   const text = secret.value ?? '';
   let kind = 'empty';
@@ -274,7 +286,7 @@ async function runList(options: ListOptions): Promise<void> {
       rows.push({ id: encodeSecretName(id), org: id.org, domain: id.domain, project: id.project, name: id.name, keyVaultName: p.name, enabled: p.enabled !== false, updated: p.updatedOn?.toISOString() ?? '' });
     }
   } catch (err) {
-    throw vaultError(err, 'list', 'the secrets of the vault');
+    throw vaultError(err, 'list', 'the secrets of the vault', vaultContext(options));
   }
   rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   if (options.json === true) printLine(JSON.stringify(rows));
@@ -292,13 +304,13 @@ async function runDelete(name: string, options: DeleteOptions): Promise<void> {
     const poller = await client.beginDeleteSecret(kvName, { intervalInMs: 250 });
     deleted = await poller.pollUntilDone();
   } catch (err) {
-    throw vaultError(err, 'delete', what);
+    throw vaultError(err, 'delete', what, vaultContext(options));
   }
   if (options.purge === true) {
     try {
       await client.purgeDeletedSecret(kvName);
     } catch (err) {
-      throw vaultError(err, 'purge', what);
+      throw vaultError(err, 'purge', what, vaultContext(options));
     }
     printLine(`deleted and purged ${encodeSecretName(id)} (${describeScope(id)})`);
   } else {

@@ -22,6 +22,7 @@ import type { SecretInjector } from '../../inject/injector.js';
 import type { PodMutator } from '../../inject/mutator.js';
 import type { CertificateRenewal } from '../../webhook/certs.js';
 import type { Logger } from '../../webhook/logger.js';
+import { untilStopSignal } from '../signals.js';
 
 /** Options of {@link createInjectorsFromConfig}. */
 export interface RuntimeInjectorOptions {
@@ -161,15 +162,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     'flyte-secrets webhook started',
   );
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (s: NodeJS.Signals): void => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve(s);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  const signal = await untilStopSignal('flyte-secrets serve');
   const started = Date.now();
   renewal?.stop();
   server.setReady(false);
@@ -197,6 +190,10 @@ export function register(program: Command): void {
         'SIGTERM/SIGINT: /readyz turns 503, requests in flight finish (flyteSecrets.server.shutdownGrace), exit 0.',
         'With webhook.localCert and a Kubernetes API (in-cluster, KUBECONFIG or ~/.kube/config), the certificates are',
         'also checked every renewBefore/4 (at most 12 h) and renewed in place, as `certs init` does.',
+        '',
+        'Credentials come from the environment, not the config: Key Vault through DefaultAzureCredential (workload',
+        'identity in AKS; else AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), a private CA through',
+        'NODE_EXTRA_CA_CERTS (read at start-up). See "Credentials and trust" in docs/configuration.md.',
         '',
         'Example:',
         '  $ flyte-secrets serve --config /etc/flyte/config.yaml',

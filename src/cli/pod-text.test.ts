@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CliError } from '../io.js';
-import { parsePodText } from './inject.js';
+import { CliError } from './io.js';
+import { parsePodText } from './pod-text.js';
 
 describe('parsePodText', () => {
   it.each([
@@ -14,7 +14,7 @@ describe('parsePodText', () => {
   it.each([
     ['empty input', '', /pod: empty input; pass a Pod manifest/],
     ['two documents', 'kind: Pod\n---\nkind: Pod\n', /holds 2 documents; pass exactly one Pod/],
-    ['invalid YAML', 'kind: [\n', /not valid YAML or JSON \(line \d+, column \d+\)/],
+    ['invalid YAML', 'kind: [\n', /^pod: not valid YAML or JSON: Flow sequence .* \(line 1, column 7\)$/],
     ['duplicate keys', 'kind: Pod\nkind: Pod\n', /not valid YAML or JSON/],
     ['a list', '[1, 2]', /expected a Pod object, got a list/],
     ['null', 'null', /expected a Pod object, got null/],
