@@ -25,7 +25,7 @@ import type { KubeSecretsApi } from './k8s.js';
 import { createFetchMetrics, noopFetchMetrics, type FetchMetrics } from './metrics.js';
 
 export * from './fetcher.js';
-export { createSecretCache, uncachedSecretCache, parseCacheSize, type SecretCache, type CachedValue, type SecretCacheOptions } from './cache.js';
+export { createSecretCache, uncachedSecretCache, parseCacheSize, type SecretCache, type CachedValue, type SecretCacheOptions, type LoadContext } from './cache.js';
 export { createRequestBudget, budgetedFetcher, BudgetExhausted, type RequestBudget, type RequestBudgetOptions, type BoundedFetcher, type CallBounds } from './budget.js';
 export { createFetchMetrics, noopFetchMetrics, FETCH_METRIC_NAMES, type FetchMetrics } from './metrics.js';
 export type { AzureFetcherOptions } from './azure.js';
