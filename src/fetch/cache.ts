@@ -83,6 +83,8 @@ export interface SecretCache {
   invalidate(id: FlyteSecretId): void;
   /** Drop everything. */
   clear(): void;
+  /** Release what the cache holds outside the process (the shared tier's Redis connections). */
+  close?(): Promise<void>;
   /** Number of entries (positive and negative). */
   readonly size: number;
   /** Total accounted bytes. */
