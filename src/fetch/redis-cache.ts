@@ -274,7 +274,22 @@ export function createRedisSecretCache(o: RedisSecretCacheOptions): RedisSecretC
           return hit;
         }
         const token = randomToken();
-        if (await use(() => redis.setIfAbsent(leaseKey(name), token, o.leaseMs))) return await lead(name, token, context, loader);
+        if (await use(() => redis.setIfAbsent(leaseKey(name), token, o.leaseMs))) {
+          // The previous holder may have stored its answer and let go between our miss and our lease: look again.
+          let again: SecretValue | undefined;
+          try {
+            again = await readEntry(name);
+          } catch (err) {
+            await use(() => redis.deleteIf(leaseKey(name), token)).catch(() => undefined);
+            throw err;
+          }
+          if (again !== undefined) {
+            await use(() => redis.deleteIf(leaseKey(name), token)).catch(() => undefined);
+            rm.sharedRead('follow');
+            return again;
+          }
+          return await lead(name, token, context, loader);
+        }
         followed = true;
         const left = (context.bounds.deadline ?? Number.POSITIVE_INFINITY) - now();
         if (left <= 0 || context.bounds.signal?.aborted === true) {

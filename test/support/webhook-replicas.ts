@@ -153,14 +153,18 @@ export async function startReplicas(o: ReplicaOptions): Promise<ReplicaSet> {
         });
       });
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      const https = (method: string, path: string, body?: string): Promise<{ status: number; text: string }> =>
+      // A kept-alive connection the server closed while idle fails on reuse: sent again once, on a new connection.
+      const https = (method: string, path: string, body?: string, retried = false): Promise<{ status: number; text: string }> =>
         new Promise((resolve, reject) => {
           const req = request({ host: '127.0.0.1', port, method, path, agent, servername: 'flyte-pod-webhook.flyte.svc', headers: { 'content-type': 'application/json' } }, (res) => {
             let t = '';
             res.on('data', (c: Buffer) => (t += c.toString('utf8')));
             res.on('end', () => resolve({ status: res.statusCode ?? 0, text: t }));
           });
-          req.on('error', reject);
+          req.on('error', (err: NodeJS.ErrnoException) => {
+            if (!retried && req.reusedSocket && err.code === 'ECONNRESET') https(method, path, body, true).then(resolve, reject);
+            else reject(err);
+          });
           req.end(body);
         });
       return {
