@@ -129,7 +129,15 @@ async function main(): Promise<void> {
     const memoryGets: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       // Alternate which set goes first, so neither always meets the other's throttling window.
-      const [a, b] = r % 2 === 0 ? [await rollout(emu, shared, r), await rollout(emu, memory, r)] : (([y, x]) => [x, y])([await rollout(emu, memory, r), await rollout(emu, shared, r)]);
+      let a: Awaited<ReturnType<typeof rollout>>;
+      let b: Awaited<ReturnType<typeof rollout>>;
+      if (r % 2 === 0) {
+        a = await rollout(emu, shared, r);
+        b = await rollout(emu, memory, r);
+      } else {
+        b = await rollout(emu, memory, r);
+        a = await rollout(emu, shared, r);
+      }
       sharedGets.push(a.gets);
       memoryGets.push(b.gets);
       console.log(`${String(r + 1).padEnd(6)} ${String(a.gets).padStart(12)} ${String(b.gets).padStart(12)} ${(b.gets / a.gets).toFixed(1).padStart(6)}× ${`${a.denied}/${b.denied}`.padStart(8)} ${a.seconds.toFixed(1).padStart(9)} ${b.seconds.toFixed(1).padStart(9)}`);
