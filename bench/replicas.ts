@@ -53,7 +53,8 @@ async function rollout(emu: Emulator, set: ReplicaSet, round: number): Promise<{
     for (;;) {
       const i = next++;
       if (i >= PODS) return;
-      const a = await set.replicas[i % REPLICAS]!.admit(podFor(names, `pod-${round}-${i}`));
+      // A request that fails (a connection reset on an overloaded machine) counts as a denial, not a crash.
+      const a = await set.replicas[i % REPLICAS]!.admit(podFor(names, `pod-${round}-${i}`)).catch(() => ({ allowed: false }));
       if (!a.allowed) denied++;
     }
   };

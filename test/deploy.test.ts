@@ -148,7 +148,6 @@ interface Rendered {
 
 const rendered = new Map<string, Rendered>();
 const renderError = new Map<string, unknown>();
-let scratch = '';
 
 function load(target: Target): Rendered {
   const objects = render(target.dir.startsWith('/') ? target.dir : join(DEPLOY, target.dir));
@@ -183,7 +182,6 @@ const scratches: string[] = [];
 function componentKustomization(overlay = 'overlays/kubernetes', component = 'components/image-pull-mirroring'): string {
   const dir = mkdtempSync(join(tmpdir(), 'flyte-secrets-deploy-'));
   scratches.push(dir);
-  scratch = dir;
   // kustomize refuses absolute paths to other kustomizations: refer to deploy/ relatively from the scratch dir.
   const rel = (p: string) => relative(dir, join(DEPLOY, p)).split('\\').join('/');
   writeFileSync(
