@@ -107,13 +107,18 @@ describe('replicas sharing one Redis', () => {
       }
     };
     await round('before');
+    // Killed while a round is in flight (wherever the kill lands in it, no outcome may change).
+    const during = round('during-kill');
     await redis.kill();
+    await during;
     await round('down-1');
     // Past the memory tier: each replica reads Key Vault directly while Redis is away.
     for (const r of set.replicas) expect(await r.invalidate({ org: LABELS.organization, domain: LABELS.domain, project: LABELS.project, name: 's1' })).toBe(200);
     await round('down-2');
     for (const r of set.replicas) expect(await r.readyz()).toBe(200);
+    const restarting = round('during-restart');
     await redis.start();
+    await restarting;
     await round('back-1');
     // Reconnected (with back-off): the shared tier is used again.
     const deadline = Date.now() + 20_000;
