@@ -121,7 +121,8 @@ export async function startReplicas(o: ReplicaOptions): Promise<ReplicaSet> {
     FLYTE_SECRETS_CACHE_KEY: cacheKey,
     ...o.env,
   };
-  const replicas = await Promise.all(
+  const children: ChildProcessWithoutNullStreams[] = [];
+  const started = Promise.all(
     Array.from({ length: o.count }, async (_, i): Promise<Replica> => {
       const invalidationPort = await freePort();
       const configFile = join(dir, `config-${i}.json`);
@@ -134,6 +135,7 @@ export async function startReplicas(o: ReplicaOptions): Promise<ReplicaSet> {
         }),
       );
       const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [BIN, 'serve', '--config', configFile, '--port', '0'], { cwd: ROOT, env });
+      children.push(child);
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
       child.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')));
@@ -195,6 +197,16 @@ export async function startReplicas(o: ReplicaOptions): Promise<ReplicaSet> {
       };
     }),
   );
+  let replicas: Replica[];
+  try {
+    replicas = await started;
+  } catch (err) {
+    // One did not start: stop the others too, so no process outlives the test.
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    agent.destroy();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     replicas,
     cacheKey,
