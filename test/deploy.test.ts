@@ -148,7 +148,6 @@ interface Rendered {
 
 const rendered = new Map<string, Rendered>();
 const renderError = new Map<string, unknown>();
-let scratch = '';
 
 function load(target: Target): Rendered {
   const objects = render(target.dir.startsWith('/') ? target.dir : join(DEPLOY, target.dir));
@@ -169,28 +168,31 @@ const COMPONENT_TARGET: Target = {
   clusterSecretVerbs: ['create', 'get'],
 };
 
-/** A kustomization in a scratch directory: the kubernetes overlay plus the image-pull-mirroring component. */
-function componentKustomization(): string {
-  scratch = mkdtempSync(join(tmpdir(), 'flyte-secrets-deploy-'));
+const REDIS_TARGET: Target = {
+  name: 'overlays/azure + components/redis-cache',
+  dir: '',
+  managers: ['Global', 'Azure', 'Embedded'],
+  embeddedType: 'Azure',
+  workloadIdentity: true,
+};
+
+const scratches: string[] = [];
+
+/** A kustomization in a scratch directory: an overlay plus a component. */
+function componentKustomization(overlay = 'overlays/kubernetes', component = 'components/image-pull-mirroring'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'flyte-secrets-deploy-'));
+  scratches.push(dir);
   // kustomize refuses absolute paths to other kustomizations: refer to deploy/ relatively from the scratch dir.
-  const rel = (p: string) => relative(scratch, join(DEPLOY, p)).split('\\').join('/');
+  const rel = (p: string) => relative(dir, join(DEPLOY, p)).split('\\').join('/');
   writeFileSync(
-    join(scratch, 'kustomization.yaml'),
-    [
-      'apiVersion: kustomize.config.k8s.io/v1beta1',
-      'kind: Kustomization',
-      'resources:',
-      `  - ${rel('overlays/kubernetes')}`,
-      'components:',
-      `  - ${rel('components/image-pull-mirroring')}`,
-      '',
-    ].join('\n'),
+    join(dir, 'kustomization.yaml'),
+    ['apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization', 'resources:', `  - ${rel(overlay)}`, 'components:', `  - ${rel(component)}`, ''].join('\n'),
   );
-  return scratch;
+  return dir;
 }
 
 afterAll(() => {
-  if (scratch !== '') rmSync(scratch, { recursive: true, force: true });
+  for (const dir of scratches) rmSync(dir, { recursive: true, force: true });
 });
 
 /**
@@ -201,10 +203,11 @@ function get(name: string): Rendered {
   let r = rendered.get(name);
   if (r === undefined) {
     if (renderError.has(name)) throw renderError.get(name);
-    const target = [...TARGETS, COMPONENT_TARGET].find((t) => t.name === name);
+    const target = [...TARGETS, COMPONENT_TARGET, REDIS_TARGET].find((t) => t.name === name);
     if (target === undefined) throw new Error(`unknown target ${name}`);
     try {
       if (target === COMPONENT_TARGET && target.dir === '') target.dir = componentKustomization();
+      if (target === REDIS_TARGET && target.dir === '') target.dir = componentKustomization('overlays/azure', 'components/redis-cache');
       r = load(target);
     } catch (err) {
       renderError.set(name, err);
@@ -266,7 +269,7 @@ describe('kustomize targets', () => {
   });
 });
 
-describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name])('%s', (name) => {
+describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name, REDIS_TARGET.name])('%s', (name) => {
   it('renders objects that all pass the Kubernetes schema', () => {
     const { objects } = get(name);
     expect(objects.length).toBeGreaterThan(5);
@@ -528,6 +531,35 @@ describe('overlay specifics', () => {
     expect(unrestrictedSecretGrants(get('overlays/kubernetes').objects).filter((g) => g.startsWith('(cluster)'))).toEqual([]);
     const withComponent = get(COMPONENT_TARGET.name);
     expect(withComponent.objects.some((o) => o.kind === 'ClusterRole' && o.metadata.name === 'flyte-secrets-image-pull-mirroring')).toBe(true);
+  });
+});
+
+describe('components/redis-cache', () => {
+  it('turns the shared Redis cache on over TLS with Entra ID, the key from the Secret flyte-secrets-redis', () => {
+    const { config, deployment } = get(REDIS_TARGET.name);
+    expect(config.cache.type).toBe('Redis');
+    expect(config.cache.redis.options.Addr).toMatch(/^REPLACE-[A-Z-]+\.redis\.cache\.windows\.net:6380$/);
+    expect(config.flyteSecrets.redis.tls.enabled).toBe(true);
+    expect(config.flyteSecrets.redis.entraId.enabled).toBe(true);
+    expect(deployment.spec!.template.metadata!.labels?.['azure.workload.identity/use']).toBe('true');
+    const env = podContainers(deployment).main[0]!.env ?? [];
+    const key = env.find((e) => e.name === 'FLYTE_SECRETS_CACHE_KEY');
+    expect(key?.valueFrom?.secretKeyRef).toEqual({ name: 'flyte-secrets-redis', key: 'cache-key' });
+    const password = env.find((e) => e.name === 'FLYTE_SECRET_REDIS_PASSWORD');
+    expect(password?.valueFrom?.secretKeyRef).toEqual({ name: 'flyte-secrets-redis', key: 'password', optional: true });
+    // The overlay's own env is kept.
+    expect(env.map((e) => e.name)).toEqual(expect.arrayContaining(['POD_NAME', 'POD_NAMESPACE', 'FLYTE_SECRETS_INVALIDATION_TOKEN']));
+    expect(readFileSync(join(DEPLOY, 'components/redis-cache/config.yaml'), 'utf8')).toMatch(/# REPLACE:[^\n]*\n(?:\s*#[^\n]*\n)*\s*Addr:/);
+  });
+
+  it('its config is the Azure overlay’s config plus the cache section, nothing else', () => {
+    const withRedis = structuredClone(get(REDIS_TARGET.name).config) as unknown as Record<string, Record<string, unknown>>;
+    const azure = structuredClone(get('overlays/azure').config) as unknown as Record<string, Record<string, unknown>>;
+    for (const c of [withRedis, azure]) {
+      delete c.cache;
+      delete c.flyteSecrets!.redis;
+    }
+    expect(withRedis).toEqual(azure);
   });
 });
 

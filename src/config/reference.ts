@@ -22,6 +22,9 @@ export const DURATION_KEYS: ReadonlySet<string> = new Set([
   'staleIfErrorMaxAge',
   'admissionBudget',
   'callTimeout',
+  'memoryTtl',
+  'leaseTtl',
+  'operationTimeout',
 ]);
 
 /** `value` (found under `key`) with its durations (milliseconds in memory) as Go duration strings, at any depth. */
@@ -60,7 +63,7 @@ const OPAQUE = new Set([
   'webhook.vaultSecretManager.annotations',
   'webhook.imageBuilderConfig.labelSelector',
   'webhook.namespaceSelector',
-  'cache.redis',
+  'cache.redis.options',
 ]);
 
 const FLYTE = 'Flyte';
@@ -116,10 +119,11 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, readonly [string, stri
   'secrets.type': [FLYTE, 'Informational.'],
   'secrets.secrets-prefix': [FLYTE, 'Directory (in the webhook\'s own pod) where the Global manager looks for `<group>/<key>` files.'],
   'secrets.env-prefix': [FLYTE, 'Prefix of the webhook\'s own env vars read by the Global manager (`<prefix><GROUP>_<KEY>`).'],
-  'cache.type': [FLYTE, 'Accepted for compatibility; the secret cache is always in memory.'],
+  'cache.type': [FLYTE, '`InMemoryFixedSize` (one cache per replica) or `Redis` (shared by every replica: encrypted entries, one backend read across replicas, invalidation reaching every replica; see docs/redis.md).'],
   'cache.inMemoryFixedSize.size': [FLYTE, 'Accepted for compatibility; the cache is bounded by entry count instead.'],
   'cache.inMemoryFixedSize.defaultExpiration': [FLYTE, 'How long a fetched secret value is served from the cache (TTL).'],
-  'cache.redis': [FLYTE, 'Accepted for compatibility; Redis is not used.'],
+  'cache.redis.defaultExpiration': [FLYTE, 'With `cache.type: Redis`: how long a value stays in Redis (a not-found answer: `flyteSecrets.fetch.negativeCacheTtl`).'],
+  'cache.redis.options': [FLYTE, 'go-redis `Options` as Flyte copies them, names case-insensitive: `Addr` (host:port), `Network` (tcp or unix), `Username`, `Password`, `PasswordSecretName` (read like Flyte: env `<secrets.env-prefix><name>`, else file `<secrets.secrets-prefix>/<name>`), `DB`, `ClientName`, `Protocol` (2 or 3), `DialTimeout`, `ReadTimeout`/`WriteTimeout` (per command, else `flyteSecrets.redis.operationTimeout`), `MinRetryBackoff`/`MaxRetryBackoff` (reconnect back-off), `TLSConfig` (any map turns TLS on; `ServerName`, `InsecureSkipVerify` are read). Pool fields and `MaxRetries` are accepted and unused (one multiplexed connection; a failed command falls back to the backend).'],
   'flyteSecrets.server.host': [OURS, 'Address the HTTPS server binds to.'],
   'flyteSecrets.server.maxBodyBytes': [OURS, 'Largest AdmissionReview body accepted, in bytes.'],
   'flyteSecrets.server.requestTimeout': [OURS, 'Time allowed for a request\'s headers and body to arrive.'],
@@ -152,6 +156,17 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, readonly [string, stri
   'flyteSecrets.fetch.callTimeout': [OURS, 'Time one backend call may take.'],
   'flyteSecrets.fetch.maxAttempts': [OURS, 'Most attempts for one backend call, the first included.'],
   'flyteSecrets.fetch.invalidationToken': [OURS, 'Bearer token required by `/invalidate-secret`; when empty, the `FLYTE_SECRETS_INVALIDATION_TOKEN` env var is used; both empty leave it open, as in Flyte (Flyte\'s secret service sends no token).'],
+  'flyteSecrets.redis.keyPrefix': [OURS, 'Prefix of every Redis key and pub/sub channel of the shared cache.'],
+  'flyteSecrets.redis.encryptionKeyFile': [OURS, 'File holding the cache encryption key(s) when env `FLYTE_SECRETS_CACHE_KEY` is empty: base64 32-byte keys, comma-separated; the first encrypts, all decrypt. With `cache.type: Redis` one of the two is required.'],
+  'flyteSecrets.redis.memoryTtl': [OURS, 'Lifetime of the in-process tier in front of Redis.'],
+  'flyteSecrets.redis.leaseTtl': [OURS, 'Lease of the replica reading a secret for all replicas; a replica that dies holding it blocks the others no longer than this.'],
+  'flyteSecrets.redis.operationTimeout': [OURS, 'Time one Redis command may take (unless `ReadTimeout` is set); past it the replica reads the backend directly.'],
+  'flyteSecrets.redis.tls.enabled': [OURS, 'Connect to Redis over TLS (Azure: port 6380 or 10000).'],
+  'flyteSecrets.redis.tls.caFile': [OURS, 'Extra CA (PEM) to trust for Redis\'s certificate.'],
+  'flyteSecrets.redis.tls.serverName': [OURS, 'Server name to verify, when it differs from the host of `Addr`.'],
+  'flyteSecrets.redis.tls.insecureSkipVerify': [OURS, 'Skip certificate verification (tests only).'],
+  'flyteSecrets.redis.entraId.enabled': [OURS, 'Authenticate to Redis with Microsoft Entra ID tokens (workload identity, managed identity or the Azure environment), refreshed before they expire.'],
+  'flyteSecrets.redis.entraId.clientId': [OURS, 'Client id of the user-assigned or workload identity; default `AZURE_CLIENT_ID`.'],
 };
 
 /** Every documented leaf path of a config object, in order. */

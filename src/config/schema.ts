@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { redisOptionsSchema } from './redis-options.js';
 
 /** Build a case-insensitive enum the way flytestdlib's enumer does: exact name first, then lower-cased name. */
 function flyteEnum<const T extends readonly [string, ...string[]]>(typeName: string, values: T) {
@@ -204,8 +205,10 @@ export const cacheSchema = z
       })
       .prefault({}),
     redis: z
-      .looseObject({
+      .strictObject({
         defaultExpiration: duration.prefault('24h'),
+        /** go-redis Options as Flyte copies them; field names match case-insensitively (src/config/redis-options.ts). */
+        options: redisOptionsSchema,
       })
       .prefault({}),
   })
@@ -303,6 +306,36 @@ export const extensionsSchema = z
         maxAttempts: z.number().int().min(1).max(10).default(4),
         /** Bearer token required by the invalidation endpoint; empty = endpoint open (as in Flyte). */
         invalidationToken: z.string().default(''),
+      })
+      .prefault({}),
+    /** The shared Redis tier (`cache.type: Redis`): what Flyte's `cache.redis.options` cannot say. */
+    redis: z
+      .strictObject({
+        /** Prefix of every Redis key and channel this webhook uses. */
+        keyPrefix: z.string().min(1).default('flyte-secrets:'),
+        /** File with the cache encryption key(s), used when env FLYTE_SECRETS_CACHE_KEY is empty. */
+        encryptionKeyFile: z.string().default(''),
+        /** Lifetime of the in-process tier in front of Redis. */
+        memoryTtl: duration.prefault('10s'),
+        /** Longest time one replica holds the right to read a secret for all; a dead holder blocks no longer. */
+        leaseTtl: duration.prefault('5s'),
+        /** Time one Redis command may take before the replica reads the backend directly. */
+        operationTimeout: duration.prefault('500ms'),
+        tls: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            caFile: z.string().default(''),
+            serverName: z.string().default(''),
+            insecureSkipVerify: z.boolean().default(false),
+          })
+          .prefault({}),
+        /** Microsoft Entra ID (Azure Managed Redis, Azure Cache for Redis) through workload identity. */
+        entraId: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            clientId: z.string().default(''),
+          })
+          .prefault({}),
       })
       .prefault({}),
   })

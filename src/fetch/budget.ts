@@ -179,6 +179,40 @@ export function createRequestBudget(options: RequestBudgetOptions): RequestBudge
     });
   }
 
+  /**
+   * The signal of one attempt: it aborts when `callTimeout` has passed since the attempt began, at the deadline, or
+   * with the caller's signal. The deadline is read again when reached, so a call shared by several admissions runs
+   * until the latest of theirs. A timer and a controller held by this closure (not `AbortSignal.any` over a timeout
+   * signal, which can be collected before it fires: nodejs/node#57736).
+   */
+  function attemptSignal(bounds: CallBounds): { signal: AbortSignal; dispose: () => void } {
+    const controller = new AbortController();
+    // The Azure SDK's pipeline adds several abort listeners per request; that is not a leak.
+    setMaxListeners(64, controller.signal);
+    const ends = now() + options.callTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const dispose = (): void => {
+      clearTimeout(timer);
+      bounds.signal?.removeEventListener('abort', onAbort);
+    };
+    const stop = (reason: Error): void => {
+      dispose();
+      controller.abort(reason);
+    };
+    const onAbort = (): void => stop(abortReason(bounds.signal as AbortSignal));
+    const arm = (): void => {
+      const ms = Math.min(ends, bounds.deadline ?? Number.POSITIVE_INFINITY) - now();
+      if (ms <= 0) stop(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+      else timer = setTimeout(arm, Math.max(1, ms));
+    };
+    if (bounds.signal?.aborted === true) onAbort();
+    else {
+      bounds.signal?.addEventListener('abort', onAbort, { once: true });
+      arm();
+    }
+    return { signal: controller.signal, dispose };
+  }
+
   async function run<T>(target: string, attempt: (signal: AbortSignal) => Promise<T>, bounds: CallBounds = {}): Promise<T> {
     let lastError: Error | undefined;
     const attempts = Math.max(1, options.maxAttempts);
@@ -190,17 +224,14 @@ export function createRequestBudget(options: RequestBudgetOptions): RequestBudge
         if (lastError !== undefined) throw giveUp(lastError, n - 1, 'the admission time budget ran out');
         throw err instanceof Error ? err : new Error(String(err));
       }
-      const left = remaining(bounds);
-      if (left <= 0) throw lastError === undefined ? new BudgetExhausted(target, 'no time left for a call') : giveUp(lastError, n - 1, 'the admission time budget ran out');
-      const timeout = Math.max(1, Math.min(options.callTimeoutMs, left));
-      const signals = [AbortSignal.timeout(timeout)];
-      if (bounds.signal !== undefined) signals.push(bounds.signal);
+      if (remaining(bounds) <= 0) throw lastError === undefined ? new BudgetExhausted(target, 'no time left for a call') : giveUp(lastError, n - 1, 'the admission time budget ran out');
+      const bound = attemptSignal(bounds);
       try {
-        const signal = AbortSignal.any(signals);
-        // The Azure SDK's pipeline adds several abort listeners per request; that is not a leak.
-        setMaxListeners(64, signal);
-        return await attempt(signal);
+        const value = await attempt(bound.signal);
+        bound.dispose();
+        return value;
       } catch (err) {
+        bound.dispose();
         lastError = err instanceof Error ? err : new Error(String(err));
         if (!isFetchError(err)) throw lastError;
         const b = bucket(target);

@@ -1,8 +1,8 @@
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { FlyteSecretId } from '../secret/flyte-id.js';
 import { SecretValue } from '../secret/value.js';
-import { createSecretCache, parseCacheSize, uncachedSecretCache } from './cache.js';
+import { createSecretCache, parseCacheSize, uncachedSecretCache, type LoadContext } from './cache.js';
 import { SecretNotFound, SecretReadFailure } from './fetcher.js';
 import { FETCH_METRIC_NAMES, createFetchMetrics } from './metrics.js';
 
@@ -188,6 +188,72 @@ describe('secret cache', () => {
     expect(again.message).toBe(`[SecretNotFound] secret id-1199 not found in the secret manager, caused by: secrets "x" not found`);
     expect(again.status).toBe(404);
     expect(JSON.stringify(Object.entries(again.cause as object))).not.toContain('xxxx');
+  });
+
+  describe('callers of one shared load keep their own bounds', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('the load runs to the latest deadline of the callers still waiting; an earlier one leaves at its own', async () => {
+      vi.useFakeTimers({ now: 0 });
+      const cache = createSecretCache(base);
+      const d = deferred<SecretValue>();
+      let seen: LoadContext | undefined;
+      const load = (c: LoadContext): Promise<SecretValue> => {
+        seen = c;
+        return d.promise;
+      };
+      const early = cache.get(project, load, { deadline: 100 }).catch((e: unknown) => e);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(seen!.bounds.deadline).toBe(100);
+      const late = cache.get(project, load, { deadline: 5000 });
+      expect(seen!.bounds.deadline).toBe(5000);
+      await vi.advanceTimersByTimeAsync(150);
+      expect(await early).toMatchObject({ code: 'SecretReadFailure' });
+      expect(seen!.bounds.signal!.aborted).toBe(false);
+      d.resolve(SecretValue.fromString('x'));
+      expect((await late).value.text()).toBe('x');
+    });
+
+    it('a caller past its deadline gets a stale value young enough instead of a failure', async () => {
+      vi.useFakeTimers({ now: 0 });
+      const cache = createSecretCache({ ...base, ttlMs: 1000 });
+      await cache.get(project, () => Promise.resolve(SecretValue.fromString('old')));
+      await vi.advanceTimersByTimeAsync(2000);
+      const d = deferred<SecretValue>();
+      const early = cache.get(project, () => d.promise, { deadline: 2100 });
+      const late = cache.get(project, () => d.promise, { deadline: 9000 });
+      await vi.advanceTimersByTimeAsync(200);
+      expect(await early).toMatchObject({ source: 'stale' });
+      d.resolve(SecretValue.fromString('new'));
+      expect((await late).value.text()).toBe('new');
+    });
+
+    it('the last caller to leave aborts the load, and the next caller starts a new one', async () => {
+      const cache = createSecretCache(base);
+      const signals: AbortSignal[] = [];
+      const load = (c: LoadContext): Promise<SecretValue> => {
+        signals.push(c.bounds.signal!);
+        return new Promise(() => undefined);
+      };
+      const a = new AbortController();
+      const b = new AbortController();
+      const first = cache.get(project, load, { signal: a.signal }).catch((e: unknown) => e);
+      const second = cache.get(project, load, { signal: b.signal }).catch((e: unknown) => e);
+      await Promise.resolve();
+      await Promise.resolve();
+      a.abort(new Error('gone'));
+      expect(await first).toMatchObject({ message: 'gone' });
+      expect(signals[0]!.aborted).toBe(false);
+      b.abort(new Error('gone too'));
+      expect(await second).toMatchObject({ message: 'gone too' });
+      expect(signals[0]!.aborted).toBe(true);
+      void cache.get(project, load).catch(() => undefined);
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(signals).toHaveLength(2);
+    });
   });
 
   it('keeps values redacted', async () => {

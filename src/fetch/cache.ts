@@ -22,7 +22,8 @@
 import { encodeSecretName, scopeCascade, type FlyteSecretId } from '../secret/flyte-id.js';
 import type { SecretValue } from '../secret/value.js';
 import { FlyteSecretsError, errorMessage } from '../errors.js';
-import { FetchError, SecretNotFound, isNotFound } from './fetcher.js';
+import type { CallBounds } from './budget.js';
+import { FetchError, SecretNotFound, SecretReadFailure, abortReason, isNotFound } from './fetcher.js';
 import { noopFetchMetrics, type FetchMetrics } from './metrics.js';
 
 /** Options of {@link createSecretCache}. */
@@ -49,6 +50,12 @@ export type CacheSource = 'cache' | 'backend' | 'stale';
 export interface LoadContext {
   /** A stale value is there to fall back on: the loader may give up sooner (e.g. one attempt only). */
   hasStale: boolean;
+  /**
+   * The bounds of the shared load, for every caller waiting on it: `deadline` is read afresh each time (a getter)
+   * and is the latest deadline of the callers still waiting (it moves later when a caller with more time joins);
+   * `signal` aborts only when every caller has gone.
+   */
+  bounds: CallBounds;
 }
 
 /** A value and its provenance. */
@@ -67,12 +74,17 @@ export interface SecretCache {
    * The value for exactly this scope id: from the cache, or by calling `load` once for all concurrent callers.
    * Throws what `load` throws (a cached not-found is thrown again until it expires), except that a read failure
    * is answered with a stale value when one is young enough.
+   *
+   * Each caller keeps its own `bounds`: a caller whose signal aborts or whose deadline passes leaves with a read
+   * failure (or a young stale value) while the shared load goes on for the others, up to the latest deadline.
    */
-  get(id: FlyteSecretId, load: (context: LoadContext) => Promise<SecretValue>, signal?: AbortSignal): Promise<CachedValue>;
+  get(id: FlyteSecretId, load: (context: LoadContext) => Promise<SecretValue>, bounds?: CallBounds): Promise<CachedValue>;
   /** Drop the three scope keys of `id` (project, domain, org), as Flyte's `InvalidateCache` does. */
   invalidate(id: FlyteSecretId): void;
   /** Drop everything. */
   clear(): void;
+  /** Release what the cache holds outside the process (the shared tier's Redis connections). */
+  close?(): Promise<void>;
   /** Number of entries (positive and negative). */
   readonly size: number;
   /** Total accounted bytes. */
@@ -133,26 +145,37 @@ export function parseCacheSize(size: string | number): number | undefined {
   return factor === undefined ? undefined : Math.floor(Number(m[1]) * factor);
 }
 
-function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return p;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error('the lookup was aborted'));
-    if (signal.aborted) {
-      onAbort();
-      return;
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
+/** One caller waiting on a shared load. */
+interface Waiter {
+  deadline: number;
+  /** Called when another caller joins: a caller past its deadline that stayed as the latest one leaves now. */
+  recheck: () => void;
+}
+
+/** A load shared by the callers of one key. */
+interface Flight {
+  promise: Promise<CachedValue>;
+  waiters: Set<Waiter>;
+  controller: AbortController;
+  stale: PositiveEntry | undefined;
+}
+
+/** The shared bounds of a flight: its signal, and the latest deadline of the callers still waiting. */
+function flightBounds(flight: () => Flight, now: () => number): CallBounds {
+  let last = Number.POSITIVE_INFINITY;
+  return {
+    signal: flight().controller.signal,
+    get deadline(): number {
+      const waiters = flight().waiters;
+      if (waiters.size > 0) {
+        last = Number.NEGATIVE_INFINITY;
+        for (const w of waiters) last = Math.max(last, w.deadline);
+      } else if (last === Number.POSITIVE_INFINITY) {
+        last = now();
+      }
+      return last;
+    },
+  };
 }
 
 /**
@@ -171,7 +194,7 @@ export function createSecretCache(options: SecretCacheOptions): SecretCache {
   const maxBytes = options.maxBytes ?? 100_000_000;
   const maxEntries = options.maxEntries ?? 100_000;
   const entries = new Map<string, Entry>();
-  const inflight = new Map<string, Promise<CachedValue>>();
+  const inflight = new Map<string, Flight>();
   let bytes = 0;
   let storesSinceSweep = 0;
   let lastSweep = now();
@@ -206,46 +229,112 @@ export function createSecretCache(options: SecretCacheOptions): SecretCache {
     }
   }
 
-  function load(key: string, loader: (context: LoadContext) => Promise<SecretValue>, stale: PositiveEntry | undefined): Promise<CachedValue> {
-    // `self.promise` is set before the loader can settle (the body starts with an await).
-    const self: { promise?: Promise<CachedValue> } = {};
-    const promise = (async (): Promise<CachedValue> => {
+  function load(key: string, loader: (context: LoadContext) => Promise<SecretValue>, stale: PositiveEntry | undefined): Flight {
+    const flight: Flight = { promise: Promise.resolve() as unknown as Promise<CachedValue>, waiters: new Set(), controller: new AbortController(), stale };
+    const bounds = flightBounds(() => flight, now);
+    const current = (): boolean => inflight.get(key) === flight;
+    flight.promise = (async (): Promise<CachedValue> => {
       await Promise.resolve();
       try {
-        const value = await loader({ hasStale: stale !== undefined });
+        const value = await loader({ hasStale: stale !== undefined, bounds });
         const t = now();
-        if (inflight.get(key) === self.promise) {
+        if (current()) {
           store(key, { kind: 'value', value, storedAt: t, expiresAt: t + options.ttlMs, cost: ENTRY_OVERHEAD + key.length * 2 + value.bytes().length });
         }
         return { value, source: 'backend', ageMs: 0 };
       } catch (err) {
         const t = now();
-        const current = inflight.get(key) === self.promise;
         if (isNotFound(err)) {
-          if (current && options.negativeTtlMs > 0) {
+          if (current() && options.negativeTtlMs > 0) {
             const error = compactNotFound(err);
             store(key, { kind: 'notFound', error, storedAt: t, expiresAt: t + options.negativeTtlMs, cost: ENTRY_OVERHEAD + key.length * 2 + error.message.length * 2 });
           }
-          if (current && options.negativeTtlMs <= 0) remove(key);
+          if (current() && options.negativeTtlMs <= 0) remove(key);
           throw err;
         }
         const readFailure = err instanceof FetchError ? err.code === 'SecretReadFailure' : true;
-        if (current && readFailure && stale !== undefined && t - stale.expiresAt <= options.staleIfErrorMaxAgeMs && entries.get(key) === stale) {
-          metrics.cacheLookup('stale');
-          return { value: stale.value, source: 'stale', ageMs: t - stale.storedAt };
-        }
+        const fallback = current() && readFailure ? usableStale(key, stale, t) : undefined;
+        if (fallback !== undefined) return fallback;
         throw err;
       } finally {
-        if (inflight.get(key) === self.promise) inflight.delete(key);
+        if (current()) inflight.delete(key);
       }
     })();
-    self.promise = promise;
-    inflight.set(key, promise);
-    return promise;
+    // A flight nobody waits for any more still settles; its rejection is not unhandled.
+    flight.promise.catch(() => undefined);
+    inflight.set(key, flight);
+    return flight;
+  }
+
+  /** The stale value still young enough to answer a read failure, counted as a stale hit. */
+  function usableStale(key: string, stale: PositiveEntry | undefined, t: number): CachedValue | undefined {
+    if (stale === undefined || t - stale.expiresAt > options.staleIfErrorMaxAgeMs || entries.get(key) !== stale) return undefined;
+    metrics.cacheLookup('stale');
+    return { value: stale.value, source: 'stale', ageMs: t - stale.storedAt };
+  }
+
+  /**
+   * Wait on `flight` within the caller's own bounds. A caller whose signal aborts, or whose deadline passes while
+   * another caller still has time, leaves alone; the last caller to leave aborts the load.
+   */
+  function join(key: string, id: FlyteSecretId, flight: Flight, bounds: CallBounds | undefined): Promise<CachedValue> {
+    const signal = bounds?.signal;
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    return new Promise<CachedValue>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waiter: Waiter = { deadline: bounds?.deadline ?? Number.POSITIVE_INFINITY, recheck: () => undefined };
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        flight.waiters.delete(waiter);
+      };
+      const leave = (err: Error): void => {
+        done();
+        if (flight.waiters.size === 0 && inflight.get(key) === flight) {
+          // Nobody is left to use the result: stop the read; a later caller starts afresh.
+          inflight.delete(key);
+          flight.controller.abort(err);
+        }
+        const fallback = usableStale(key, flight.stale, now());
+        if (fallback !== undefined) resolve(fallback);
+        else reject(err);
+      };
+      const onAbort = (): void => leave(abortReason(signal as AbortSignal));
+      const onDeadline = (): void => {
+        timer = undefined;
+        const left = waiter.deadline - now();
+        if (left > 0) {
+          timer = setTimeout(onDeadline, left);
+          return;
+        }
+        // The caller with the latest deadline is answered by the load itself, which ends by then with its own error.
+        let latest = true;
+        for (const w of flight.waiters) if (w !== waiter && w.deadline > waiter.deadline) latest = false;
+        if (latest) return;
+        leave(new SecretReadFailure(encodeSecretName(id), new Error('the admission time budget ran out while waiting for a read shared with other admissions')));
+      };
+      waiter.recheck = (): void => {
+        if (timer === undefined && waiter.deadline <= now()) onDeadline();
+      };
+      flight.waiters.add(waiter);
+      for (const w of flight.waiters) if (w !== waiter) w.recheck();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (Number.isFinite(waiter.deadline)) timer = setTimeout(onDeadline, Math.max(0, waiter.deadline - now()));
+      flight.promise.then(
+        (v) => {
+          done();
+          resolve(v);
+        },
+        (e: unknown) => {
+          done();
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
   }
 
   return {
-    get(id, loader, signal) {
+    get(id, loader, bounds) {
       const key = encodeSecretName(id);
       const t = now();
       const entry = entries.get(key);
@@ -265,10 +354,10 @@ export function createSecretCache(options: SecretCacheOptions): SecretCache {
       const running = inflight.get(key);
       if (running !== undefined) {
         metrics.cacheLookup('coalesced');
-        return raceSignal(running, signal);
+        return join(key, id, running, bounds);
       }
       metrics.cacheLookup('miss');
-      return raceSignal(load(key, loader, stale), signal);
+      return join(key, id, load(key, loader, stale), bounds);
     },
     invalidate(id) {
       for (const scope of scopeCascade(id)) {
@@ -297,9 +386,9 @@ export function createSecretCache(options: SecretCacheOptions): SecretCache {
  */
 export function uncachedSecretCache(metrics: FetchMetrics = noopFetchMetrics): SecretCache {
   return {
-    async get(_id, loader) {
+    async get(_id, loader, bounds) {
       metrics.cacheLookup('bypass');
-      return { value: await loader({ hasStale: false }), source: 'backend', ageMs: 0 };
+      return { value: await loader({ hasStale: false, bounds: bounds ?? {} }), source: 'backend', ageMs: 0 };
     },
     invalidate: () => undefined,
     clear: () => undefined,

@@ -25,10 +25,13 @@ import type { KubeSecretsApi } from './k8s.js';
 import { createFetchMetrics, noopFetchMetrics, type FetchMetrics } from './metrics.js';
 
 export * from './fetcher.js';
-export { createSecretCache, uncachedSecretCache, parseCacheSize, type SecretCache, type CachedValue, type SecretCacheOptions } from './cache.js';
+export { createSecretCache, uncachedSecretCache, parseCacheSize, type SecretCache, type CachedValue, type SecretCacheOptions, type LoadContext } from './cache.js';
 export { createRequestBudget, budgetedFetcher, BudgetExhausted, type RequestBudget, type RequestBudgetOptions, type BoundedFetcher, type CallBounds } from './budget.js';
 export { createFetchMetrics, noopFetchMetrics, FETCH_METRIC_NAMES, type FetchMetrics } from './metrics.js';
 export type { AzureFetcherOptions } from './azure.js';
+// The shared (Redis) tier loads the Redis client: imported only when `cache.type` is Redis.
+export type { RedisSecretCache, RedisSecretCacheOptions } from './redis-cache.js';
+export { parseCacheKeys, CACHE_KEY_ENV, type CacheKeyRing } from './cache-crypto.js';
 export type { AwsFetcherOptions } from './aws.js';
 export type { GcpFetcherOptions } from './gcp.js';
 // The Kubernetes backend (./k8s.js) loads @kubernetes/client-node (~1 s): it is imported only when used.
@@ -125,7 +128,12 @@ export async function createEmbeddedSecretManager(config: Config, deps: Embedded
   const imagePull = e.imagePullSecrets.enabled
     ? (await import('./k8s.js')).createImagePullSecretStore({ api: await kubeApiOf(deps), referenceNamespace: deps.referenceNamespace ?? (env.POD_NAMESPACE || e.k8sConfig.namespace) })
     : undefined;
-  const cache = deps.cache === 'none' ? uncachedSecretCache(metrics) : deps.cache;
+  let cache = deps.cache === 'none' ? uncachedSecretCache(metrics) : deps.cache;
+  if (cache === undefined && config.cache.type === 'Redis') {
+    // The shared tier: refuses to start without the encryption key; an unreachable Redis only logs and retries.
+    const { createRedisCacheFromConfig } = await import('./redis-cache.js');
+    cache = await createRedisCacheFromConfig(config, { env, metrics, ...(deps.registry ? { registry: deps.registry } : {}) });
+  }
   return createEmbeddedInjector({
     config,
     fetcher,

@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import fc from 'fast-check';
 import { PassThroughClient } from 'google-auth-library';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startGcpStandIn, type GcpStandIn } from '../../test/support/gcp-stand-in.js';
 import { parseConfig } from '../config/load.js';
 import type { ConfigInput } from '../config/schema.js';
+import { budgetedFetcher, createRequestBudget } from '../fetch/budget.js';
 import { createSecretCache } from '../fetch/cache.js';
 import { SecretNotFound, SecretReadFailure, type SecretFetcher } from '../fetch/fetcher.js';
 import { createGcpFetcher } from '../fetch/gcp.js';
@@ -448,6 +449,84 @@ describe('Embedded injector: idempotency, purity, scope policy', () => {
   it('env var names Kubernetes refuses are refused', async () => {
     const { inj } = injector({ [scoped('a', 'org')]: value('A') });
     expect(await inj.inject(makeSecret({ key: 'a', envVar: 'A=B' }), pod(), ctx())).toMatchObject({ injected: false, code: 'InvalidInput' });
+  });
+});
+
+/** A backend whose calls stay open until the test answers them; a call ends early only when its signal aborts. */
+function heldFetcher(): SecretFetcher & { calls: { signal: AbortSignal; answer: (v: SecretValue) => void }[] } {
+  const calls: { signal: AbortSignal; answer: (v: SecretValue) => void }[] = [];
+  return {
+    kind: 'held',
+    calls,
+    fetch(_id, signal) {
+      return new Promise<SecretValue>((resolve, reject) => {
+        const s = signal ?? new AbortController().signal;
+        s.addEventListener('abort', () => reject(new SecretReadFailure('held', s.reason)), { once: true });
+        calls.push({ signal: s, answer: resolve });
+      });
+    },
+  };
+}
+
+describe('Embedded injector: admissions sharing one read keep their own deadlines', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function setup() {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const held = heldFetcher();
+    const budget = createRequestBudget({ requestsPer10s: 4000, callTimeoutMs: 3000, maxAttempts: 1 });
+    const inj = createEmbeddedInjector({ config: parseConfig({}), fetcher: budgetedFetcher(held, budget) });
+    const admit = (bounds: { deadline: number; signal?: AbortSignal }) => inj.inject(makeSecret({ key: 'a' }), pod(), { ...ctx(), ...bounds });
+    return { held, admit };
+  }
+
+  it('one with 5 s left that joins one with 150 ms left is not cut short by the other’s deadline', async () => {
+    const { held, admit } = setup();
+    const short = admit({ deadline: Date.now() + 150 });
+    await vi.advanceTimersByTimeAsync(0);
+    const long = admit({ deadline: Date.now() + 5000 });
+    await vi.advanceTimersByTimeAsync(200);
+    // The short admission has left with its own timeout; the one backend call goes on for the long one.
+    expect(await short).toMatchObject({ injected: false, code: 'SecretReadFailure' });
+    expect(held.calls).toHaveLength(1);
+    expect(held.calls[0]!.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(held.calls[0]!.signal.aborted).toBe(false);
+    held.calls[0]!.answer(SecretValue.fromString('shared'));
+    expect(envOf(ok(await long))![0]).toEqual({ name: '_UNION_A', value: 'shared' });
+    expect(held.calls).toHaveLength(1);
+  });
+
+  it('the first admission ending (its signal aborts) does not end the read the others wait for', async () => {
+    const { held, admit } = setup();
+    const first = new AbortController();
+    const a = admit({ deadline: Date.now() + 5000, signal: first.signal });
+    await vi.advanceTimersByTimeAsync(0);
+    const b = admit({ deadline: Date.now() + 5000 });
+    await vi.advanceTimersByTimeAsync(10);
+    first.abort(new Error('admission closed'));
+    expect(await a).toMatchObject({ injected: false });
+    expect(held.calls[0]!.signal.aborted).toBe(false);
+    held.calls[0]!.answer(SecretValue.fromString('shared'));
+    expect(envOf(ok(await b))![0]).toEqual({ name: '_UNION_A', value: 'shared' });
+  });
+
+  it('the shared read still ends within the call timeout, and when the last waiting admission leaves', async () => {
+    const { held, admit } = setup();
+    const a = admit({ deadline: Date.now() + 10_000 });
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(held.calls[0]!.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(held.calls[0]!.signal.aborted).toBe(true);
+    expect(await a).toMatchObject({ injected: false, code: 'SecretReadFailure' });
+    const gone = new AbortController();
+    const b = admit({ deadline: Date.now() + 10_000, signal: gone.signal });
+    await vi.advanceTimersByTimeAsync(0);
+    gone.abort(new Error('admission closed'));
+    await b;
+    expect(held.calls[1]!.signal.aborted).toBe(true);
   });
 });
 

@@ -232,7 +232,15 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
 
   function fetchOne(scope: FlyteSecretId, admission: CallBounds, hasStale: boolean): Promise<SecretValue> {
     // With a stale value to fall back on, a failing backend gets one call's time, not the whole admission budget.
-    const bounds: CallBounds = hasStale ? { ...admission, deadline: Math.min(admission.deadline ?? Number.POSITIVE_INFINITY, now() + fetchConfig.callTimeout) } : admission;
+    const cap = now() + fetchConfig.callTimeout;
+    const bounds: CallBounds = hasStale
+      ? {
+          ...(admission.signal ? { signal: admission.signal } : {}),
+          get deadline() {
+            return Math.min(admission.deadline ?? Number.POSITIVE_INFINITY, cap);
+          },
+        }
+      : admission;
     if (hasBounds(fetcher)) return fetcher.fetchWithin(scope, bounds);
     const signals: AbortSignal[] = [];
     if (bounds.signal !== undefined) signals.push(bounds.signal);
@@ -244,7 +252,8 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
   async function lookUp(id: FlyteSecretId, bounds: CallBounds): Promise<LookupResult> {
     for (const scope of scopeCascade(id)) {
       try {
-        const cached = await cache.get(scope, ({ hasStale }) => fetchOne(scope, bounds, hasStale), bounds.signal);
+        // The load is shared with other admissions: it runs within their common bounds, each keeps its own.
+        const cached = await cache.get(scope, (load) => fetchOne(scope, load.bounds, load.hasStale), bounds);
         return { found: { value: cached.value, scope, cached } };
       } catch (err) {
         if (isNotFound(err)) continue;

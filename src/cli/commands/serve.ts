@@ -170,6 +170,8 @@ export async function runServe(options: ServeOptions): Promise<void> {
   const closed = server.close();
   logger.info({ event: 'stopping', signal, graceMs: config.flyteSecrets.server.shutdownGrace }, 'shutting down: not ready, no new connections, finishing requests in flight');
   await closed;
+  // The shared cache's Redis connections (cache.type: Redis), once no request needs them.
+  await (injectors.get('Embedded') as { cache?: { close?: () => Promise<void> } } | undefined)?.cache?.close?.();
   logger.info({ event: 'stopped', signal, durationMs: Date.now() - started }, 'flyte-secrets webhook stopped');
 }
 
