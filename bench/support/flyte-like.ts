@@ -27,12 +27,12 @@ const DAY_MS = 24 * 3600_000;
 export function flyteSecretCache(ttlMs = DAY_MS, now: () => number = Date.now): SecretCache {
   const entries = new Map<string, { value: SecretValue; storedAt: number }>();
   return {
-    async get(id, load): Promise<CachedValue> {
+    async get(id, load, bounds = {}): Promise<CachedValue> {
       const key = encodeSecretName(id);
       const hit = entries.get(key);
       const t = now();
       if (hit !== undefined && t - hit.storedAt < ttlMs) return { value: hit.value, source: 'cache', ageMs: t - hit.storedAt };
-      const value = await load({ hasStale: false }); // every concurrent miss reaches the backend
+      const value = await load({ hasStale: false, bounds }); // every concurrent miss reaches the backend, with its own bounds
       entries.set(key, { value, storedAt: now() });
       return { value, source: 'backend', ageMs: 0 };
     },
