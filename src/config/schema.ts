@@ -263,10 +263,15 @@ export const extensionsSchema = z
     /** The Embedded manager's scope checks. */
     embedded: z
       .strictObject({
-        /** Refuse pods whose project/domain labels do not match their namespace. */
-        enforceNamespaceScope: z.boolean().default(false),
-        /** Namespace of a (project, domain) pair; `{project}` and `{domain}` are replaced. */
-        namespaceTemplate: z.string().default('{project}-{domain}'),
+        /** Refuse pods whose organization/project/domain labels do not match their namespace (off = trust labels, as Flyte). */
+        enforceNamespaceScope: z.boolean().default(true),
+        /** Namespace of a (project, domain) pair; `{project}`, `{domain}` and `{org}` are replaced. Must contain `{project}`. */
+        namespaceTemplate: z
+          .string()
+          .default('{project}-{domain}')
+          .refine((t) => t.includes('{project}'), 'must contain {project}, else every project could be used from one namespace'),
+        /** The `organization` label every pod must carry when namespaceTemplate has no `{org}` (Flyte's OSS org is `flyte`). */
+        organization: z.string().min(1).default('flyte'),
       })
       .prefault({}),
     /** Cache and request budget in front of every secret fetcher. */

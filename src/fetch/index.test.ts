@@ -30,7 +30,7 @@ describe('createBackendFetcher / createEmbeddedSecretManager (spec §6.1)', () =
   it('builds a working injector over the K8s backend (not found across all scopes → clear refusal)', async () => {
     const inj = await createEmbeddedSecretManager(cfg({ type: 'K8s', imagePullSecrets: { enabled: true } }), { kubeApi: noKube, env: { POD_NAMESPACE: 'flyte' } });
     expect(inj.type).toBe('Embedded');
-    const out = await inj.inject(makeSecret({ key: 'x' }), { metadata: { labels: { organization: 'o', project: 'p', domain: 'd' } }, spec: { containers: [{ name: 'c' }] } }, { namespace: 'p-d', podName: 'p', warnings: [] });
+    const out = await inj.inject(makeSecret({ key: 'x' }), { metadata: { labels: { organization: 'flyte', project: 'p', domain: 'd' } }, spec: { containers: [{ name: 'c' }] } }, { namespace: 'p-d', podName: 'p', warnings: [] });
     expect(out).toEqual({ injected: false, code: 'SecretNotFoundAcrossAllScopes', reason: '[SecretNotFoundAcrossAllScopes] secret not found across all scopes' });
   });
 });

@@ -18,8 +18,9 @@
  *   code: it reads `SECRETS` line by line and writes each file with a quoted redirection under `set -eu`, so a bad
  *   line fails the init container instead of being skipped;
  * - re-admission is idempotent: a key already in `SECRETS` is replaced, never appended twice;
- * - with `flyteSecrets.embedded.enforceNamespaceScope`, a pod whose project/domain labels do not match its
- *   namespace is refused, so labels cannot be used to read another project's secrets;
+ * - a pod whose organization/project/domain labels do not match its namespace is refused (on by default;
+ *   `flyteSecrets.embedded.enforceNamespaceScope: false` trusts labels as Flyte does), so labels cannot be used to
+ *   read another project's secrets;
  * - image-pull mirroring creates nothing in a dry-run admission.
  *
  * @module
@@ -138,6 +139,40 @@ function parseSecretsEnv(text: string): Map<string, string> {
  */
 export function expectedNamespace(template: string, scope: { org: string; project: string; domain: string }): string {
   return template.replaceAll('{project}', scope.project).replaceAll('{domain}', scope.domain).replaceAll('{org}', scope.org);
+}
+
+/**
+ * Why a pod in `namespace` whose labels name `scope` may not read that scope's secrets, or undefined when it may.
+ * The namespace is the trust boundary: the labels must name the (organization, project, domain) whose namespace,
+ * per `namespaceTemplate`, is the pod's own. A template without `{org}` pins the organization label to
+ * `organization` instead, so no label is left for a pod to choose freely.
+ *
+ * @example
+ * ```ts
+ * namespaceScopeProblem({ namespaceTemplate: '{project}-{domain}', organization: 'flyte' },
+ *   { org: 'flyte', project: 'team-a', domain: 'development' }, 'team-b') // 'Embedded: … label project "team-a" …'
+ * ```
+ */
+export function namespaceScopeProblem(
+  settings: { namespaceTemplate: string; organization: string },
+  scope: { org: string; project: string; domain: string },
+  namespace: string,
+): string | undefined {
+  const template = settings.namespaceTemplate;
+  if (!template.includes('{org}') && scope.org !== settings.organization) {
+    return `Embedded: the pod's label organization ${quote(scope.org)} is not this deployment's organization ${quote(settings.organization)} (flyteSecrets.embedded.organization; namespaceTemplate ${quote(template)} has no {org}), so it may not read that organization's secrets; label the pod organization=${settings.organization}, or put {org} in namespaceTemplate if your namespaces are per organization`;
+  }
+  const expected = expectedNamespace(template, scope);
+  if (namespace === expected) return undefined;
+  const used = [
+    ['organization', scope.org, '{org}'],
+    ['project', scope.project, '{project}'],
+    ['domain', scope.domain, '{domain}'],
+  ]
+    .filter(([, , placeholder]) => template.includes(placeholder!))
+    .map(([label, value]) => `${label} ${quote(value!)}`)
+    .join(' and ');
+  return `Embedded: the pod's labels ${used} select namespace ${quote(expected)} under namespaceTemplate ${quote(template)}, but the pod is in namespace ${quote(namespace)}; a pod may only read the secrets of its own namespace's project and domain (flyteSecrets.embedded.enforceNamespaceScope); fix the pod's labels, or set flyteSecrets.embedded.namespaceTemplate to how your namespaces are named, e.g. "{project}" or "flyte-{project}-{domain}"`;
 }
 
 /** Options of {@link createEmbeddedInjector}. */
@@ -270,13 +305,8 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     }
     const id: FlyteSecretId = { org: labels.organization ?? '', project: labels.project ?? '', domain: labels.domain ?? '', name: secret.key };
     if (scopeConfig.enforceNamespaceScope) {
-      const expected = expectedNamespace(scopeConfig.namespaceTemplate, id);
-      if (ctx.namespace !== expected) {
-        return refused(
-          `Embedded: the pod's labels name project ${quote(id.project)} and domain ${quote(id.domain)}, whose secrets may only be used in namespace ${quote(expected)}, but the pod is in namespace ${quote(ctx.namespace)} (flyteSecrets.embedded.enforceNamespaceScope, namespaceTemplate ${quote(scopeConfig.namespaceTemplate)})`,
-          'InjectionRefused',
-        );
-      }
+      const p = namespaceScopeProblem(scopeConfig, id, ctx.namespace);
+      if (p !== undefined) return refused(p, 'InjectionRefused');
     }
     for (const [field, value] of [['key', secret.key], ['env_var', secret.envVar]] as const) {
       const p = controlCharProblem('Embedded', field, value);

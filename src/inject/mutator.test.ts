@@ -171,12 +171,13 @@ describe('mutator: re-admission adds nothing, whatever the mix of managers and s
           ...(userInit ? { initContainers: [{ name: 'setup', image: 'busybox' }] } : {}),
           containers: [{ name: 'main', image: 'python:3.12' }, { name: 'proxy', image: 'envoy' }],
         });
-        pod.metadata!.labels = { ...pod.metadata!.labels, organization: 'org', project: 'proj', domain: 'dev' };
-        const first = await mutator.mutate(pod, opts);
+        pod.metadata!.labels = { ...pod.metadata!.labels, organization: 'flyte', project: 'proj', domain: 'dev' };
+        const inNamespace = { ...opts, namespace: 'proj-dev' };
+        const first = await mutator.mutate(pod, inNamespace);
         if (first.kind !== 'mutated') return;
         expect(podProblems(first.pod)).toEqual([]);
         const admitted = applyPatch(pod, first.patch);
-        const again = mutated(await mutator.mutate(deepFreeze(admitted), opts));
+        const again = mutated(await mutator.mutate(deepFreeze(admitted), inNamespace));
         expect(again.patch).toEqual([]);
         expect(podProblems(again.pod)).toEqual([]);
       }),
@@ -220,7 +221,7 @@ describe('mutator', () => {
     });
     const labelled = (secrets: Secret[]): Pod => {
       const pod = taskPod(secrets);
-      pod.metadata!.labels = { ...pod.metadata!.labels, organization: 'o', project: 'p', domain: 'd' };
+      pod.metadata!.labels = { ...pod.metadata!.labels, organization: 'flyte', project: 'p', domain: 'd' };
       return pod;
     };
     const typo = makeSecret({ group: 'https://myvault.vault.azure.net/secret/db-password', mountRequirement: MountRequirement.FILE });
@@ -234,7 +235,7 @@ describe('mutator', () => {
       ['[GCP]: Global holds the secret but not as a file → Global’s', ['GCP'], makeSecret({ group: 'db', key: 'pw', mountRequirement: MountRequirement.FILE }), 'InjectionRefused', 'global secrets can only be injected as environment variables'],
     ] as const)('%s', async (_name, managers, secret, code, text) => {
       const { mutator } = setup([...managers], { FLYTE_SECRET_DB_PW: 'v' }, {}, managers.includes('Embedded' as never) ? embeddedNotFound : undefined);
-      const out = await mutator.mutate(labelled([secret]), opts);
+      const out = await mutator.mutate(labelled([secret]), { ...opts, namespace: 'p-d' });
       expect(out).toMatchObject({ kind: 'denied', code });
       if (out.kind !== 'denied') return;
       const s = secretToString(secret);
