@@ -151,6 +151,60 @@ describe('base64 (Go StdEncoding)', () => {
   });
 });
 
+describe('error messages carry no stored text, by construction (no caller scrubs them)', () => {
+  // Stored text in every place of an envelope: the type, the value, a key, nested, or broken JSON around it.
+  const places: ((json: string, raw: string) => string)[] = [
+    (j) => `{"type":${j},"value":"x"}`,
+    (j) => `{"value":"x","TYPE":${j}}`,
+    (j) => `{"type":"STRING","type":${j}}`,
+    (j) => `{"type":[${j}],"value":"x"}`,
+    (j) => `{"type":{"a":${j}},"value":"x"}`,
+    (j) => `{"type":"BINARY","value":${j}}`,
+    (j) => `{"value":[${j}]}`,
+    (j) => `{"value":{${j}:${j}}}`,
+    (j) => `{${j}:1,"type":"nope"}`,
+    (j) => `{"type":"STRING","value":${j}`,
+    (j) => `{"type":${j}`,
+    (j) => `{"type":"STRING","value":${j}}x`,
+    (_j, raw) => raw,
+    (_j, raw) => `{"type":"STRING","value":"${raw}`,
+    (_j, raw) => `{"type":${raw}}`,
+  ];
+
+  it('decodeEnvelope and decodeKeyVaultValue (both modes) never quote any of the text they were given', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 24 }), fc.nat({ max: places.length - 1 }), (s, at) => {
+        const stored = `K7q${s}`; // K7q appears in no fixed message text
+        const text = places[at]!(JSON.stringify(stored), stored);
+        for (const decode of [() => decodeEnvelope(text), () => decodeKeyVaultValue(text, { plainValues: 'reject' }), () => decodeKeyVaultValue(text, { plainValues: 'string' })]) {
+          let message: string | undefined;
+          try {
+            decode();
+          } catch (err) {
+            expect((err as FlyteSecretsError).code).toBe('InvalidEnvelope');
+            message = (err as Error).message;
+          }
+          if (message !== undefined) expect(message).not.toContain('K7q');
+        }
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it.each([
+    ['a secret written into the type field', '{"type":"hunter2-correct-horse","value":"x"}', 'the envelope\'s type is a 21-character string that is not shown'],
+    ['a number type', '{"type":12345678,"value":"x"}', 'azureSecretValueType should be a string, got a JSON number'],
+    ['an object type', '{"type":{"pw":"hunter2"},"value":"x"}', 'azureSecretValueType should be a string, got a JSON object'],
+    ['an object value', '{"value":{"pw":"hunter2"}}', 'json: cannot unmarshal object into Go struct field azureSecretValue.value of type string'],
+    ['broken base64', '{"type":"BINARY","value":"hunter2!"}', 'illegal base64 data at input byte 7'],
+  ])('%s: described, not quoted', (_name, text, message) => {
+    const err = errorOf(() => decodeEnvelope(text));
+    expect(err.code).toBe('InvalidEnvelope');
+    expect(err.message.startsWith(message)).toBe(true);
+    expect(err.message).not.toMatch(/hunter2|12345678|horse/);
+  });
+});
+
 describe('envelope properties (bounded)', () => {
   const wellFormed = (s: string): boolean => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
 

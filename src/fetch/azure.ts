@@ -18,7 +18,7 @@ import { decodeKeyVaultValue } from '../azure/secret-value.js';
 import { FlyteSecretsError, errorMessage } from '../errors.js';
 import { encodeSecretName, type FlyteSecretId } from '../secret/flyte-id.js';
 import type { SecretValue } from '../secret/value.js';
-import { SecretNil, SecretNotFound, SecretReadFailure, isNetworkError, parseRetryAfter, raceAbort, valueFreeError, type SecretFetcher } from './fetcher.js';
+import { SecretNil, SecretNotFound, SecretReadFailure, isNetworkError, parseRetryAfter, raceAbort, type SecretFetcher } from './fetcher.js';
 
 /** The one SDK call the fetcher makes (`SecretClient.getSecret`), so tests can pass a stand-in. */
 export interface KeyVaultSecretReader {
@@ -93,7 +93,8 @@ export function createAzureFetcher(options: AzureFetcherOptions): SecretFetcher 
       try {
         return decodeKeyVaultValue(text, { plainValues });
       } catch (err) {
-        throw new SecretReadFailure(secretId, valueFreeError(err, text));
+        // The codec's messages quote none of the stored text, so the error is passed on as it is.
+        throw new SecretReadFailure(secretId, err);
       }
     },
   };

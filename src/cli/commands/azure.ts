@@ -12,7 +12,6 @@
 import type { Command } from 'commander';
 import { decodeKeyVaultName, keyVaultNameForId } from '../../azure/secret-name.js';
 import { decodeEnvelope, decodeKeyVaultValue, encodeBinaryEnvelope, encodeStringEnvelope } from '../../azure/secret-value.js';
-import { valueFreeError } from '../../fetch/fetcher.js';
 import { CliError, printLine, readInput, readStdin, writeBytes } from '../io.js';
 
 interface EncodeNameOptions {
@@ -123,13 +122,8 @@ export function register(program: Command): void {
     )
     .action(async (options: DecodeValueOptions) => {
       const text = new TextDecoder('utf-8').decode(await readStdin());
-      let value;
-      try {
-        value = options.plain === true ? decodeKeyVaultValue(text, { plainValues: 'string' }) : decodeEnvelope(text);
-      } catch (err) {
-        // Never echo the input (it is a secret): a message quoting part of it is replaced by a generic one.
-        throw valueFreeError(err, text);
-      }
+      // The codecs' messages never quote the input (it is a secret), so their errors are reported as they are.
+      const value = options.plain === true ? decodeKeyVaultValue(text, { plainValues: 'string' }) : decodeEnvelope(text);
       await writeBytes(value.bytes());
     });
 }

@@ -16,7 +16,6 @@ import { Option, type Command } from 'commander';
 import { keyVaultNameForId, decodeKeyVaultName } from '../../azure/secret-name.js';
 import { KEY_VAULT_MAX_VALUE_BYTES, decodeKeyVaultValue, encodeBinaryEnvelope, encodeStringEnvelope } from '../../azure/secret-value.js';
 import { errorMessage, isFlyteSecretsError } from '../../errors.js';
-import { valueFreeError } from '../../fetch/fetcher.js';
 import { encodeSecretName, type FlyteSecretId } from '../../secret/flyte-id.js';
 import { CliError, printLine, readInput, writeBytes } from '../io.js';
 
@@ -214,7 +213,7 @@ async function runGet(name: string, options: GetOptions): Promise<void> {
       kind = v.kind;
       value = v.bytes();
     } catch (err) {
-      if (options.reveal === true) throw new CliError(`secret ${encodeSecretName(id)} holds a damaged Flyte envelope: ${errorMessage(valueFreeError(err, text))}`, 1);
+      if (options.reveal === true) throw new CliError(`secret ${encodeSecretName(id)} holds a damaged Flyte envelope: ${errorMessage(err)}`, 1);
       kind = 'invalid envelope';
     }
   }
