@@ -17,6 +17,7 @@ import { setMaxListeners } from 'node:events';
 import { FlyteSecretsError, errorMessage } from '../errors.js';
 import { encodeSecretName, type FlyteSecretId } from '../secret/flyte-id.js';
 import type { SecretValue } from '../secret/value.js';
+import { startDeadline } from './deadline.js';
 import { FetchError, SecretReadFailure, abortReason, isFetchError, type SecretFetcher } from './fetcher.js';
 import { noopFetchMetrics, type BackendOutcome, type FetchMetrics } from './metrics.js';
 
@@ -193,13 +194,13 @@ export function createRequestBudget(options: RequestBudgetOptions): RequestBudge
       const left = remaining(bounds);
       if (left <= 0) throw lastError === undefined ? new BudgetExhausted(target, 'no time left for a call') : giveUp(lastError, n - 1, 'the admission time budget ran out');
       const timeout = Math.max(1, Math.min(options.callTimeoutMs, left));
-      const signals = [AbortSignal.timeout(timeout)];
-      if (bounds.signal !== undefined) signals.push(bounds.signal);
+      // One timer and one controller held strongly for the attempt's life (not AbortSignal.any over
+      // AbortSignal.timeout, which a GC can make never fire: see ./deadline.ts).
+      const deadline = startDeadline(timeout, bounds.signal);
       try {
-        const signal = AbortSignal.any(signals);
         // The Azure SDK's pipeline adds several abort listeners per request; that is not a leak.
-        setMaxListeners(64, signal);
-        return await attempt(signal);
+        setMaxListeners(64, deadline.signal);
+        return await attempt(deadline.signal);
       } catch (err) {
         lastError = err instanceof Error ? err : new Error(String(err));
         if (!isFetchError(err)) throw lastError;
@@ -225,6 +226,8 @@ export function createRequestBudget(options: RequestBudgetOptions): RequestBudge
         } catch {
           throw giveUp(err, n, 'the admission time budget ran out');
         }
+      } finally {
+        deadline.dispose();
       }
     }
     throw lastError ?? new BudgetExhausted(target, 'no attempt was made');

@@ -26,6 +26,7 @@ import { createFetchMetrics, noopFetchMetrics, type FetchMetrics } from './metri
 
 export * from './fetcher.js';
 export { createSecretCache, uncachedSecretCache, parseCacheSize, type SecretCache, type CachedValue, type SecretCacheOptions } from './cache.js';
+export { startDeadline, timeoutReason, withDeadline, type Deadline } from './deadline.js';
 export { createRequestBudget, budgetedFetcher, BudgetExhausted, type RequestBudget, type RequestBudgetOptions, type BoundedFetcher, type CallBounds } from './budget.js';
 export { createFetchMetrics, noopFetchMetrics, FETCH_METRIC_NAMES, type FetchMetrics } from './metrics.js';
 export type { AzureFetcherOptions } from './azure.js';

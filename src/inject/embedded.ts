@@ -32,6 +32,7 @@ import { createSecretCache, parseCacheSize, type CachedValue, type SecretCache }
 import { isNotFound, type SecretFetcher } from '../fetch/fetcher.js';
 import type { BoundedFetcher, CallBounds } from '../fetch/budget.js';
 import type { ImagePullSecretStore } from '../fetch/k8s.js';
+import { withDeadline } from '../fetch/deadline.js';
 import { noopFetchMetrics, type FetchMetrics } from '../fetch/metrics.js';
 import { secretToString } from '../secret/annotations.js';
 import { imagePullSecretName, scopeCascade, type FlyteSecretId } from '../secret/flyte-id.js';
@@ -269,10 +270,9 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     // With a stale value to fall back on, a failing backend gets one call's time, not the whole admission budget.
     const bounds: CallBounds = hasStale ? { ...admission, deadline: Math.min(admission.deadline ?? Number.POSITIVE_INFINITY, now() + fetchConfig.callTimeout) } : admission;
     if (hasBounds(fetcher)) return fetcher.fetchWithin(scope, bounds);
-    const signals: AbortSignal[] = [];
-    if (bounds.signal !== undefined) signals.push(bounds.signal);
-    if (bounds.deadline !== undefined) signals.push(AbortSignal.timeout(Math.max(1, bounds.deadline - now())));
-    return fetcher.fetch(scope, signals.length === 0 ? undefined : AbortSignal.any(signals));
+    // A plain fetcher: one timer + controller held for the call's life (GC-proof, unlike AbortSignal.any).
+    if (bounds.deadline === undefined && bounds.signal === undefined) return fetcher.fetch(scope);
+    return withDeadline(bounds.deadline === undefined ? undefined : bounds.deadline - now(), bounds.signal, (signal) => fetcher.fetch(scope, signal));
   }
 
   /** Flyte's lookUpSecret: project → domain → org, on to the next scope only on not-found. */

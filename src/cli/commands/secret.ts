@@ -16,6 +16,7 @@ import { Option, type Command } from 'commander';
 import { keyVaultNameForId, decodeKeyVaultName } from '../../azure/secret-name.js';
 import { KEY_VAULT_MAX_VALUE_BYTES, decodeKeyVaultValue, encodeBinaryEnvelope, encodeStringEnvelope } from '../../azure/secret-value.js';
 import { errorMessage, isFlyteSecretsError } from '../../errors.js';
+import { withDeadline } from '../../fetch/deadline.js';
 import { encodeSecretName, type FlyteSecretId } from '../../secret/flyte-id.js';
 import { CliError, printLine, readInput, writeBytes } from '../io.js';
 
@@ -161,12 +162,14 @@ async function invalidate(url: string, id: FlyteSecretId): Promise<void> {
   if (target.pathname === '/' || target.pathname === '') target.pathname = '/invalidate-secret';
   const token = process.env.FLYTE_SECRETS_INVALIDATION_TOKEN ?? '';
   try {
-    const res = await fetch(target, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token !== '' ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ org: id.org, domain: id.domain, project: id.project, name: id.name }),
-      signal: AbortSignal.timeout(5000),
-    });
+    const res = await withDeadline(5000, undefined, (signal) =>
+      fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token !== '' ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ org: id.org, domain: id.domain, project: id.project, name: id.name }),
+        signal,
+      }),
+    );
     if (!res.ok) process.stderr.write(`warning: cache invalidation at ${target.href} answered HTTP ${res.status}; the webhook may serve the old value until its cache expires\n`);
   } catch (err) {
     process.stderr.write(`warning: cache invalidation at ${target.href} failed (${errorMessage(err)}); the webhook may serve the old value until its cache expires\n`);
