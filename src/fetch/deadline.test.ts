@@ -66,10 +66,13 @@ describe('deadlines survive garbage collection (nodejs/node#57736, #65995)', () 
   });
 
   it('a caller that gave up: its abort reaches the operation even when nothing else holds the caller\'s controller', async () => {
-    let caller: AbortController | null = new AbortController();
-    const deadline = startDeadline(60_000, caller.signal);
-    caller.abort(new Error('caller gone'));
-    caller = null;
+    // The caller's controller is reachable only inside this function.
+    const deadline = ((): ReturnType<typeof startDeadline> => {
+      const caller = new AbortController();
+      const d = startDeadline(60_000, caller.signal);
+      caller.abort(new Error('caller gone'));
+      return d;
+    })();
     await turn();
     gc();
     expect(deadline.signal.aborted).toBe(true);
