@@ -35,7 +35,7 @@ import { KEY_VAULT_RESOURCE, TokenIssuer } from './entra.js';
 import { FaultController, parseFaultSettings, type EmulatorStats, type FaultSettings, type RateLimitSettings } from './faults.js';
 import { normaliseSeed, parseSeedText, type SeedEntry, type SeedSecret } from './seed.js';
 import { DEFAULT_TLS_HOSTS, generateEmulatorTls, isUsableCa, type CaMaterial } from './tls.js';
-import { executeVaultRequest, routeVaultRequest, VaultState, type VaultResponse } from './vault.js';
+import { apiVersionProblem, executeVaultRequest, routeVaultRequest, VaultState, type VaultResponse } from './vault.js';
 
 export type { EmulatorStats, FaultSettings, RateLimitSettings } from './faults.js';
 export type { SeedEntry, SeedSecret, PlainSeedEntry, FlyteSeedEntry } from './seed.js';
@@ -312,6 +312,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (!route) {
       faults.count('notFound');
       sendJson(res, 404, { error: { code: 'NotFound', message: `The emulator has no resource at ${url.pathname}.` } });
+      return;
+    }
+    const badVersion = apiVersionProblem(url.searchParams);
+    if (badVersion !== undefined) {
+      faults.count('badApiVersion');
+      sendJson(res, badVersion.status, badVersion.toBody());
       return;
     }
     const decision = faults.decide(route.op, Date.now());
