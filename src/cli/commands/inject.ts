@@ -73,7 +73,7 @@ export async function runInject(options: InjectOptions): Promise<void> {
   const [{ createAdmissionHandler }, { applyPatch }, { createInjectorsFromConfig }] = await Promise.all([
     import('../../webhook/handler.js'),
     import('../../inject/patch.js'),
-    import('./serve.js'),
+    import('../../assemble/index.js'),
   ]);
   const config = await readConfigFile(options.config);
   const source = options.file === '-' ? '(stdin)' : options.file;

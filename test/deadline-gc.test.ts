@@ -1,13 +1,13 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../config/load.js';
-import { createEmbeddedInjector } from '../inject/embedded.js';
-import { makeSecret } from '../secret/model.js';
-import { SecretValue } from '../secret/value.js';
-import { createRequestBudget, budgetedFetcher } from './budget.js';
-import { startDeadline, withDeadline } from './deadline.js';
-import { SecretReadFailure, type SecretFetcher } from './fetcher.js';
+import { parseConfig } from '../src/config/load.js';
+import { createEmbeddedInjector } from '../src/inject/embedded.js';
+import { makeSecret } from '../src/secret/model.js';
+import { SecretValue } from '../src/secret/value.js';
+import { createRequestBudget, budgetedFetcher } from '../src/fetch/budget.js';
+import { startDeadline, withDeadline } from '../src/fetch/deadline.js';
+import { SecretReadFailure, type SecretFetcher } from '../src/fetch/fetcher.js';
 
 // A real, full garbage collection from inside the test (what `node --expose-gc` gives as global.gc).
 setFlagsFromString('--expose-gc');

@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
 import type { ConfigInput } from '../config/schema.js';
-import { makeSecret } from '../secret/model.js';
-import { createBackendFetcher, createEmbeddedSecretManager, type KubeSecretsApi } from './index.js';
+import { MountRequirement, makeSecret } from '../secret/model.js';
+import { createBackendFetcher, type KubeSecretsApi } from '../fetch/index.js';
+import type { Pod } from 'kubernetes-types/core/v1.js';
+import type { SecretFetcher } from '../fetch/fetcher.js';
+import { secretsToAnnotations } from '../secret/annotations.js';
+import { SecretValue } from '../secret/value.js';
+import { createEmbeddedSecretManager, createInjectorsFromConfig } from './index.js';
 
 const cfg = (embedded: Record<string, unknown>, extra: ConfigInput = {}) => parseConfig({ ...extra, webhook: { embeddedSecretManagerConfig: embedded } });
 const noKube: KubeSecretsApi = {
@@ -32,5 +37,34 @@ describe('createBackendFetcher / createEmbeddedSecretManager (spec §6.1)', () =
     expect(inj.type).toBe('Embedded');
     const out = await inj.inject(makeSecret({ key: 'x' }), { metadata: { labels: { organization: 'flyte', project: 'p', domain: 'd' } }, spec: { containers: [{ name: 'c' }] } }, { namespace: 'p-d', podName: 'p', warnings: [] });
     expect(out).toEqual({ injected: false, code: 'SecretNotFoundAcrossAllScopes', reason: '[SecretNotFoundAcrossAllScopes] secret not found across all scopes' });
+  });
+});
+
+describe('createInjectorsFromConfig', () => {
+  const pod = (): Pod => ({
+    metadata: { name: 't', labels: { organization: 'flyte', project: 'p', domain: 'd' }, annotations: secretsToAnnotations([makeSecret({ key: 'api-token', mountRequirement: MountRequirement.ENV_VAR })]) },
+    spec: { containers: [{ name: 'main' }] },
+  });
+
+  it('builds Global + the configured managers, with Embedded over the given backend, and mutates a pod', async () => {
+    const calls: string[] = [];
+    const fetcher: SecretFetcher = {
+      kind: 'memory',
+      fetch: (id) => {
+        calls.push(`${id.project}/${id.domain}/${id.name}`);
+        return Promise.resolve(SecretValue.fromString('v'));
+      },
+    };
+    const config = parseConfig({ webhook: { secretManagerTypes: ['Embedded', 'K8s'] } });
+    const { injectors, mutator } = await createInjectorsFromConfig(config, { env: {}, embedded: { fetcher } });
+    expect([...injectors.keys()]).toEqual(['Global', 'Embedded', 'K8s']);
+    const out = await mutator.mutate(pod(), { namespace: 'p-d', dryRun: false });
+    expect(out.kind).toBe('mutated');
+    expect(calls).toEqual(['p/d/api-token']);
+  });
+
+  it('without Embedded, no backend is built', async () => {
+    const { injectors } = await createInjectorsFromConfig(parseConfig({ webhook: { secretManagerTypes: ['K8s'] } }), { env: {} });
+    expect([...injectors.keys()]).toEqual(['Global', 'K8s']);
   });
 });
