@@ -70,7 +70,7 @@ function env(c: Container | undefined, name: string): string | undefined {
 
 /**
  * Run the FILE init container's command as the kubelet would: its command and env, busybox as `sh` and `base64`,
- * `/etc/flyte/secrets` a private bind mount of a scratch directory (platform-facts.md). Returns the written files.
+ * `/etc/flyte/secrets` a private bind mount of a scratch directory (`unshare --mount` as root). Returns the written files.
  */
 function runInitContainer(init: Container): Map<string, Buffer> {
   const dir = mkdtempSync(join(scratch, 'init-'));

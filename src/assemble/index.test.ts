@@ -15,7 +15,7 @@ const noKube: KubeSecretsApi = {
   createNamespacedSecret: () => Promise.reject(new Error('unused')),
 };
 
-describe('createBackendFetcher / createEmbeddedSecretManager (spec §6.1)', () => {
+describe('createBackendFetcher / createEmbeddedSecretManager (Flyte: `secret/embedded_secret_manager.go`)', () => {
   it.each([
     ['Azure', { type: 'Azure', azureConfig: { vaultURI: 'https://myvault.vault.azure.net/' } }, 'azure', 'myvault.vault.azure.net'],
     ['AWS', { type: 'AWS', awsConfig: { region: 'eu-west-1' } }, 'aws', 'secretsmanager.eu-west-1.amazonaws.com'],

@@ -49,7 +49,7 @@ function expectOutcome(fn: () => SecretValue, e: Expected): void {
   }
 }
 
-describe('envelope encoding (spec §5.3, Go encoding/json bytes)', () => {
+describe('envelope encoding (Flyte: `secret/azure_utils.go`)', () => {
   it.each(vectors.encode.map((v) => [v.envelope, v] as const))('%s', (_name, v) => {
     const out = v.kind === 'string' ? encodeStringEnvelope(v.value!) : encodeBinaryEnvelope(b64(v.valueBase64!));
     expect(out).toBe(v.envelope);

@@ -1,5 +1,5 @@
 /**
- * Flyte's Key Vault value envelope (spec §5.3): Key Vault stores text only, so Flyte wraps every value in a small
+ * Flyte's Key Vault value envelope (Flyte: `secret/azure_utils.go`): Key Vault stores text only, so Flyte wraps every value in a small
  * JSON object, `{"type":"STRING","value":"<text>"}` or `{"type":"BINARY","value":"<standard base64>"}`.
  *
  * - The encoders write exactly the bytes Go's `encoding/json` writes (field order, no spaces, Go's escaping of

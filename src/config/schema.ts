@@ -1,5 +1,5 @@
 /**
- * The configuration schema: one zod schema that is also the {@link Config} type (spec §3).
+ * The configuration schema: one zod schema that is also the {@link Config} type (Flyte: `secret/config/config.go`).
  *
  * Sections `webhook`, `secrets` and `cache` use Flyte's exact keys and defaults, so a Flyte config file loads
  * unchanged. Everything flyte-secrets adds beyond Flyte lives in its own section, `flyteSecrets`, so the Flyte
@@ -311,7 +311,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type WebhookConfig = Config['webhook'];
 
 /**
- * The ordered secret-manager chain (spec §4.0.3): Global first, then `secretManagerTypes`, or the deprecated
+ * The ordered secret-manager chain (Flyte: `secret/secrets_pod_mutator.go`): Global first, then `secretManagerTypes`, or the deprecated
  * single `secretManagerType` when the list is empty. Duplicates are dropped (Flyte runs them twice; see docs).
  */
 export function enabledManagers(webhook: WebhookConfig): SecretManagerType[] {

@@ -1,5 +1,5 @@
 /**
- * The Azure Key Vault fetcher of the Embedded manager (spec §5.4): the secret name is Flyte's codec applied to the
+ * The Azure Key Vault fetcher of the Embedded manager (Flyte: `secret/azure_secret_fetcher.go`): the secret name is Flyte's codec applied to the
  * scope id (`1-<org>-<domain>-<project>-<BASE32(name)>`), the latest version is read with the official SDK, and the
  * value is Flyte's JSON envelope — or, unless `flyteSecrets.azure.plainValues: reject`, a plain value read as a string.
  *

@@ -1,5 +1,6 @@
 /**
- * The request budget in front of every secret backend (peers.md §3.1, §4.4, §5 item 1):
+ * The request budget in front of every secret backend (Key Vault allows 4,000 GETs per 10 s per vault, answers 429
+ * with `Retry-After` beyond it, and Microsoft asks clients to back off exponentially):
  *
  * - a **token bucket per target** (vault host, API server, …) sized from `flyteSecrets.fetch.requestsPer10s`
  *   (Key Vault: 4,000 GETs per 10 s per vault). The bucket holds one second's worth of tokens and refills with the

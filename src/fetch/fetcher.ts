@@ -1,5 +1,5 @@
 /**
- * The fetching seam of the Embedded secret manager (spec §6.1): one small interface, one implementation per backend
+ * The fetching seam of the Embedded secret manager (Flyte: `secret/embedded_secret_manager.go`): one small interface, one implementation per backend
  * (`azure.ts`, `k8s.ts`, `aws.ts`, `gcp.ts`), and the three errors every fetcher raises, with Flyte's texts
  * («[SecretNotFound] secret <id> not found in the secret manager, caused by: <cause>», …).
  *

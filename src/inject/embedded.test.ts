@@ -84,7 +84,7 @@ const envOf = (p: Pod, i = 0) => p.spec!.containers[i]!.env;
 /** The SECRETS env var of the FILE init container. */
 const secretsOf = (p: Pod) => p.spec!.initContainers!.find((c) => c.name === 'init-embedded-secret')!.env!.filter((e) => e.name === 'SECRETS');
 
-describe('Embedded injector: Flyte vectors (spec §6.8)', () => {
+describe('Embedded injector: Flyte vectors (Flyte: `secret/embedded_secret_manager_test.go`)', () => {
   it.each([
     ['organization', {}],
     ['project', { organization: 'organization' }],
@@ -311,7 +311,7 @@ describe('Embedded injector: errors', () => {
   });
 });
 
-describe('Embedded injector: fixes of spec §8.2 items 3–6', () => {
+describe('Embedded injector: fixes of Flyte behaviour (listed in docs/compatibility.md)', () => {
   const value = (s: string) => SecretValue.fromString(s);
 
   it('(3) every FILE secret’s env_var is set, not only the first one’s', async () => {

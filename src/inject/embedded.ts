@@ -1,15 +1,15 @@
 /**
- * The Embedded secret manager (spec §4.7, §6): Flyte-native secrets, read by the webhook at admission time.
+ * The Embedded secret manager (Flyte: `secret/embedded_secret_manager.go`): Flyte-native secrets, read by the webhook at admission time.
  *
  * The secret's name is `Secret.key`; its scope comes from the pod labels `organization`, `project`, `domain`. The
- * lookup walks project → domain → org and moves on only on "not found" (§6.3); any other failure denies the
+ * lookup walks project → domain → org and moves on only on "not found" (Flyte: `secret/embedded_secret_manager.go`); any other failure denies the
  * admission at once (a throttled project-scope read never falls back to a broader value). Every lookup goes through
  * the cache (TTL, single-flight, negative cache, stale-if-error) and the request budget (rate, retries, time bounds).
  *
- * Delivery (§6.4): ANY and ENV_VAR → an env var on every init and main container (`env_var`, else
+ * Delivery (Flyte: `secret/embedded_secret_manager.go`): ANY and ENV_VAR → an env var on every init and main container (`env_var`, else
  * `<secretEnvVarPrefix><UPPER(key)>`) plus `FLYTE_SECRETS_ENV_PREFIX`; FILE → one shared init container
  * (`init-embedded-secret`) that writes `/etc/flyte/secrets/<key>` into an in-memory volume mounted read-only
- * everywhere else. Image-pull secrets are mirrored when enabled (§6.6).
+ * everywhere else. Image-pull secrets are mirrored when enabled (Flyte: `secret/imagepull_kubernetes_utils.go`).
  *
  * Where we differ from Flyte (docs/compatibility.md, "Embedded secret manager"):
  * - every FILE secret's `env_var` is set (Flyte sets only the first one's), and it names the file actually

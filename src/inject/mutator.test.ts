@@ -49,7 +49,7 @@ function fake(type: SecretManagerType, behaviour: 'refuse' | 'inject' | 'throw',
   };
 }
 
-describe('mutator: Flyte vectors (spec §7.1)', () => {
+describe('mutator: Flyte vectors (Flyte: `utils/secrets/marshaler_test.go`)', () => {
   const config = parseConfig({ webhook: { secretManagerTypes: ['Global'] } }, '(test)', {});
   const corrupted: Pod = { metadata: { annotations: { 'flyte.secrets/s0': 'nnsxsorcnv4v623fperca' } }, spec: { containers: [] } };
 
@@ -300,7 +300,7 @@ describe('mutator', () => {
     expect(proxy.volumeMounts).toEqual([{ name: 'aws-secret-vol', readOnly: true, mountPath: '/etc/flyte/secrets' }]);
   });
 
-  describe('re-admission of a pod with injected init containers (spec §4.0.5, §4.3, §4.6)', () => {
+  describe('re-admission of a pod with injected init containers (Flyte: `secret/utils.go`)', () => {
     // No group (md5 fallback) and ENV_VAR: only K8s takes these, whatever the order of the chain.
     const k8sFile = makeSecret({ key: 'password', mountRequirement: MountRequirement.FILE, envVar: 'DB_PASSWORD_FILE' });
     const k8sEnv = makeSecret({ group: 'db-creds', key: 'user', mountRequirement: MountRequirement.ENV_VAR });
@@ -350,7 +350,7 @@ describe('mutator', () => {
     expect(twice.pod.spec!.containers[0]!.env!.filter((e) => e.name === 'DB')).toHaveLength(1);
   });
 
-  describe('two managers with their own volume at /etc/flyte/secrets (spec §4.8)', () => {
+  describe('two managers with their own volume at /etc/flyte/secrets (Flyte: `secret/secrets_pod_mutator.go`)', () => {
     it.each([
       [['AWS', 'Azure'], makeSecret({ group: 'arn', key: 'name' }), 'aws-secret-vol'],
       [['GCP', 'Azure'], makeSecret({ group: 'TestSecret', groupVersion: '2' }), 'gcp-secret-vol'],

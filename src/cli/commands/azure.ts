@@ -1,6 +1,6 @@
 /**
  * `flyte-secrets azure …`: Flyte's Azure Key Vault name codec and value envelope on the command line
- * (spec §5.2, §5.3), for platform teams who store Flyte-native secrets in Key Vault by hand or by script.
+ * (Flyte: `secret/azure_utils.go`), for platform teams who store Flyte-native secrets in Key Vault by hand or by script.
  *
  * - `azure encode-name --org O --domain D --project P [--] NAME` prints the Key Vault secret name;
  * - `azure decode-name NAME` prints `{"org","domain","project","name"}` as JSON;

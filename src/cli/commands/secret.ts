@@ -1,6 +1,6 @@
 /**
  * `flyte-secrets secret create|get|list|delete`: manage Flyte-native secrets stored in Azure Key Vault, under the
- * names and in the envelope the Embedded manager reads (spec §1.4, §5.2, §5.3), so the webhook finds them.
+ * names and in the envelope the Embedded manager reads (Flyte: `secret/utils.go`), so the webhook finds them.
  *
  * - `create --vault URL [--org O] [--domain D] [--project P] NAME (--value V | --from-file F) [--binary]`
  * - `get … NAME [--reveal] [--json]` prints metadata (name, scope, version, updated, kind); the value only with `--reveal`
