@@ -119,6 +119,20 @@ describe('startEmulator', () => {
     expect((await send(emu, 'GET', '/keys/k', { token: t })).status).toBe(404);
   });
 
+  it('hold() parks vault requests until release(), and tells when they are parked', async () => {
+    const t = await token(emu);
+    const held = emu.hold();
+    let answered = false;
+    const pending = send(emu, 'GET', '/secrets/plain', { token: t }).then((r) => ((answered = true), r));
+    await held.waitForParked(1);
+    expect(held.parked).toEqual(['/secrets/plain']);
+    expect(answered).toBe(false);
+    held.release();
+    expect((await pending).status).toBe(200);
+    // Released: later requests are answered at once.
+    expect((await send(emu, 'GET', '/secrets/plain', { token: t })).status).toBe(200);
+  });
+
   it('answers an api-version Key Vault does not know, or none, with 400 BadParameter, as Key Vault does', async () => {
     const t = await token(emu);
     const unknown = await send(emu, 'GET', '/secrets/plain?api-version=2099-01-01', { token: t });
