@@ -224,8 +224,8 @@ describe('SIGTERM under load', () => {
       expect(parkedAdmissions.filter((s) => !valid(s) || s.answeredAt! < killedAt).map((s) => `${s.lane} ${s.key}: ${s.error ?? s.status}`)).toEqual([]);
       expect(refused).toBe('ECONNREFUSED');
       expect(code, stderr).toBe(0);
-      const lastAnswer = Math.max(...sent.filter((s) => s.answeredAt !== undefined).map((s) => s.answeredAt!));
-      expect(exitedAt).toBeGreaterThanOrEqual(lastAnswer);
+      // The process answered every parked admission (checked above) before it exited: a process sends nothing after
+      // its exit, and the order in which this process notices an exit and reads a socket is not the order they happened.
       const events = lines.map((l) => l['event']);
       expect(events.indexOf('stopping')).toBeGreaterThan(events.indexOf('started'));
       expect(events.at(-1)).toBe('stopped');
