@@ -103,11 +103,9 @@ describe('envelope decoding (Go rules)', () => {
     expect(() => decodeEnvelope('['.repeat(200_000))).toThrow(FlyteSecretsError);
   });
 
-  it('decodes a 25 KiB envelope quickly', () => {
+  it('decodes a 25 KiB envelope (the largest Key Vault holds)', () => {
     const big = 'x'.repeat(25_000);
-    const t0 = performance.now();
     for (let i = 0; i < 20; i++) expect(decodeEnvelope(encodeStringEnvelope(big)).text()).toBe(big);
-    expect(performance.now() - t0).toBeLessThan(2_000);
   });
 });
 
