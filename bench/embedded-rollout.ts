@@ -101,7 +101,7 @@ async function mutatorFor(emu: Emulator, mode: 'flyte-secrets' | 'baseline'): Pr
   // Get the token and the TLS connection before measuring (an org-scoped warm-up secret outside the workload).
   const warm = await mutator.mutate(
     { metadata: { labels: { organization: 'flyte', project: 'warmup', domain: 'warmup' }, annotations: secretsToAnnotations([makeSecret({ key: 'warmup' })]) }, spec: { containers: [{ name: 'c' }] } },
-    { namespace: 'warmup', dryRun: false },
+    { namespace: 'warmup-warmup', dryRun: false },
   );
   if (warm.kind !== 'mutated') throw new Error(`warm-up admission failed: ${warm.kind === 'denied' ? warm.message : warm.kind}`);
   return mutator;
