@@ -20,6 +20,17 @@ export default tseslint.config(
     },
   },
   {
+    // Layering: the library does not reach into the CLI.
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/cli/*', '**/cli/commands/*'], message: 'the library must not import the CLI' }] }] },
+  },
+  {
+    // Layering: the fetch layer knows nothing of pods or injectors (src/assemble joins them).
+    files: ['src/fetch/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/inject/*', '**/inject', '**/cli/*', '**/assemble/*'], message: 'src/fetch must not import src/inject, src/cli or src/assemble' }] }] },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly' } },
   },

@@ -61,7 +61,7 @@ const CONFIG = { webhook: { secretManagerTypes: ['Azure'] }, flyteSecrets: { ser
 
 async function serveWebhook(certDir: string, bodyFile: string, precomputed: boolean): Promise<void> {
   const { parseConfig } = await import('../src/config/load.js');
-  const { createInjectorsFromConfig } = await import('../src/cli/commands/serve.js');
+  const { createInjectorsFromConfig } = await import('../src/assemble/index.js');
   const { startWebhookServer } = await import('../src/webhook/server.js');
   const { createLogger } = await import('../src/webhook/logger.js');
   const config = parseConfig({ ...CONFIG, webhook: { ...CONFIG.webhook, certDir } });

@@ -23,8 +23,8 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { Registry } from 'prom-client';
 import { parseConfig } from '../src/config/load.js';
 import { startEmulator, type Emulator } from '../src/emulator/index.js';
+import { createEmbeddedSecretManager } from '../src/assemble/index.js';
 import { createAzureFetcher } from '../src/fetch/azure.js';
-import { createEmbeddedSecretManager } from '../src/fetch/index.js';
 import { createEmbeddedInjector } from '../src/inject/embedded.js';
 import { buildInjectors, createMutator, type PodMutator } from '../src/inject/mutator.js';
 import { INJECT_LABEL, INJECT_LABEL_VALUE, secretsToAnnotations } from '../src/secret/annotations.js';
@@ -115,7 +115,7 @@ async function mutatorFor(emu: Emulator, side: Side, retries: RetryStats): Promi
   // Get the token and the TLS connection before measuring (an org-scoped warm-up secret outside the workload).
   const warm = await mutator.mutate(
     { metadata: { labels: { organization: 'flyte', project: 'warmup', domain: 'warmup' }, annotations: secretsToAnnotations([makeSecret({ key: 'warmup' })]) }, spec: { containers: [{ name: 'c' }] } },
-    { namespace: 'warmup', dryRun: false },
+    { namespace: 'warmup-warmup', dryRun: false },
   );
   if (warm.kind !== 'mutated') throw new Error(`warm-up admission failed: ${warm.kind === 'denied' ? warm.message : warm.kind}`);
   return mutator;

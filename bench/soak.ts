@@ -41,7 +41,7 @@ interface MemoryReading {
 
 async function serve(configFile: string, caFile: string): Promise<void> {
   const { parseConfig } = await import('../src/config/load.js');
-  const { createInjectorsFromConfig } = await import('../src/cli/commands/serve.js');
+  const { createInjectorsFromConfig } = await import('../src/assemble/index.js');
   const { startWebhookServer } = await import('../src/webhook/server.js');
   const { createLogger } = await import('../src/webhook/logger.js');
   const { createWebhookMetrics } = await import('../src/webhook/metrics.js');

@@ -25,3 +25,4 @@ export * from './azure/secret-uri.js';
 export { parseConfig, parseConfigText, loadConfigFile, defaultConfig, ConfigError, type ConfigProblem } from './config/load.js';
 export * from './config/schema.js';
 export * from './inject/index.js';
+export { createEmbeddedSecretManager, createInjectorsFromConfig, type EmbeddedDeps, type RuntimeInjectorOptions, type RuntimeInjectors } from './assemble/index.js';

@@ -149,7 +149,7 @@ describe('flyte-secrets azure encode-value / decode-value', () => {
     expect(dec.stdout.equals(bytes)).toBe(true);
   });
 
-  it('errors: exactly one source (exit 2), missing file, 25 KiB limit, Flyte’s envelope texts, no value echoed', async () => {
+  it('errors: exactly one source (exit 2), missing file, 25 KiB limit, the envelope errors, no value echoed', async () => {
     const big = join(scratch, 'big.bin');
     writeFileSync(big, Buffer.alloc(19_180));
     const [none, both, missing, tooBig, plain, badType, badBase64, plainOk] = await Promise.all([
@@ -168,7 +168,7 @@ describe('flyte-secrets azure encode-value / decode-value', () => {
     expectCleanFailure(missing, 1, /error: cannot read .*nope: no such file/);
     expectCleanFailure(tooBig, 1, /at most 25600 bytes/);
     expectCleanFailure(plain, 1, 'error: the Key Vault value is not a Flyte envelope: invalid JSON at offset 0: expected a JSON value\n');
-    expectCleanFailure(badType, 1, 'error: azureSecretValueType should be a string, got 0\n');
+    expectCleanFailure(badType, 1, 'error: azureSecretValueType should be a string, got a JSON number\n');
     expectCleanFailure(badBase64, 1, 'error: illegal base64 data at input byte 6\n');
     for (const r of [plain, badType, badBase64]) expect(r.stderr).not.toContain('s3cr3t');
     // --plain passes a non-envelope through unchanged

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import type { Deployment as DeploymentT } from 'kubernetes-types/apps/v1.js';
 import type { Container, ContainerPort, Namespace as NamespaceT, Service as ServiceT, ServiceAccount as ServiceAccountT, ConfigMap as ConfigMapT } from 'kubernetes-types/core/v1.js';
 import type { LabelSelector } from 'kubernetes-types/meta/v1.js';
@@ -313,6 +313,10 @@ describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name, REDIS_TARGE
     expect(config.flyteSecrets.server.shutdownGrace).toBeLessThan(get(name).deployment.spec!.template.spec!.terminationGracePeriodSeconds! * 1000);
     // The fetch budget must end before the API server gives up on the webhook.
     expect(config.flyteSecrets.fetch.admissionBudget).toBeLessThan(config.webhook.webhookTimeout * 1000);
+    // A pod reads only its own namespace's Flyte-native secrets, said explicitly in the shipped file.
+    expect(config.flyteSecrets.embedded).toEqual({ enforceNamespaceScope: true, namespaceTemplate: '{project}-{domain}', organization: 'flyte' });
+    const raw = parseYaml(get(name).configMap.data!['config.yaml']!) as { flyteSecrets?: { embedded?: { enforceNamespaceScope?: unknown } } };
+    expect(raw.flyteSecrets?.embedded?.enforceNamespaceScope).toBe(true);
   });
 
   it('never sends the webhook its own namespace or its own pods, yet sees Flyte task namespaces', () => {

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyVaultNameForId } from '../src/azure/secret-name.js';
 import { parseConfig } from '../src/config/load.js';
 import { startEmulator, type Emulator } from '../src/emulator/index.js';
-import { FETCH_METRIC_NAMES, createEmbeddedSecretManager } from '../src/fetch/index.js';
+import { createEmbeddedSecretManager } from '../src/assemble/index.js';
+import { FETCH_METRIC_NAMES } from '../src/fetch/index.js';
 import type { EmbeddedInjector } from '../src/inject/embedded.js';
 import { INJECT_LABEL, INJECT_LABEL_VALUE, secretsToAnnotations } from '../src/secret/annotations.js';
 import { MountRequirement, makeSecret, type Secret } from '../src/secret/model.js';
@@ -70,7 +71,7 @@ function env(c: Container | undefined, name: string): string | undefined {
 
 /**
  * Run the FILE init container's command as the kubelet would: its command and env, busybox as `sh` and `base64`,
- * `/etc/flyte/secrets` a private bind mount of a scratch directory (platform-facts.md). Returns the written files.
+ * `/etc/flyte/secrets` a private bind mount of a scratch directory (`unshare --mount` as root). Returns the written files.
  */
 function runInitContainer(init: Container): Map<string, Buffer> {
   const dir = mkdtempSync(join(scratch, 'init-'));

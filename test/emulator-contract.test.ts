@@ -153,6 +153,15 @@ describe.each([
     expect(badName).toMatchObject({ statusCode: 400, code: 'BadParameter' });
     expect(badName.message).toContain(`invalid name: ${prefix}_bad_name`);
   });
+
+  it('an api-version Key Vault does not know is 400 BadParameter; the SDK\'s own default is known', async () => {
+    const other = client(makeCredential(), { serviceVersion: '2099-01-01' as never, retryOptions: { maxRetries: 0 } });
+    const err = await rejection(other.getSecret(`${prefix}-anything`));
+    expect(err).toMatchObject({ statusCode: 400, code: 'BadParameter' });
+    expect(err.message).toBe('The specified version (2099-01-01) is not recognized. Consider using the latest supported version (2026-04-01).');
+    await c.setSecret(`${prefix}-default-version`, 'v');
+    expect((await c.getSecret(`${prefix}-default-version`)).value).toBe('v');
+  });
 });
 
 describe('authentication', () => {

@@ -1,7 +1,7 @@
 /**
  * Runs the init-container commands our injectors write (GCP and Azure; AWS has no command: its image reads env) with a
  * real `sh`, as root, in a private mount namespace where a scratch directory is bind-mounted at /etc/flyte/secrets
- * (see platform-facts.md, "Running an init container's command here, honestly"). Stand-ins for `az` and `gcloud`
+ * (`unshare --mount` as root; the image's own tools are not available here, so the command runs under the host's). Stand-ins for `az` and `gcloud`
  * come first on PATH: they record their arguments and print (az `-o tsv`) or write (gcloud `--out-file`) a value.
  *
  * Checked: the secret lands at the documented path with the documented content, exactly as Flyte's own command leaves
@@ -165,7 +165,7 @@ function initContainers(pod: Pod): Container[] {
   return pod.spec?.initContainers ?? [];
 }
 
-/** Flyte's Azure command (spec §5.1), to compare with. Checked against Flyte's vectors below. */
+/** Flyte's Azure command (Flyte: `secret/azure_secret_manager.go`), to compare with. Checked against Flyte's vectors below. */
 function flyteAzureCommand(group: string, version: string): string {
   const trimmed = group.replace(/\/+$/, '');
   const name = trimmed.slice(trimmed.lastIndexOf('/') + 1);
@@ -179,7 +179,7 @@ function flyteAzureCommand(group: string, version: string): string {
   return `az login --service-principal -u $AZURE_CLIENT_ID -t $AZURE_TENANT_ID --federated-token "$(cat $AZURE_FEDERATED_TOKEN_FILE)"; ${mkdir}az keyvault secret show --id "${trimmed}/${version}" --query "value" -o tsv > ${path}`;
 }
 
-/** Flyte's GCP command (spec §4.4). */
+/** Flyte's GCP command (Flyte: `secret/gcp_secret_manager.go`). */
 function flyteGcpCommand(group: string, version: string): string {
   const dir = posix.join('/etc/flyte/secrets', group).toLowerCase();
   const path = posix.join(dir, version).toLowerCase();

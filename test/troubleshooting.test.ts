@@ -288,7 +288,7 @@ describe('what the webhook really answers is documented', () => {
       'a Flyte-native secret found in no scope',
       () => {
         const { config, embedded } = embeddedWith((id) => Promise.reject(new SecretNotFound(encodeSecretName(id))));
-        return mutatorFor(config, embedded).mutate(podWith(makeSecret({ key: 'db-password', mountRequirement: MountRequirement.ENV_VAR })), { namespace: 'ns', dryRun: true });
+        return mutatorFor(config, embedded).mutate(podWith(makeSecret({ key: 'db-password', mountRequirement: MountRequirement.ENV_VAR })), { namespace: 'flytesnacks-development', dryRun: true });
       },
     ],
     [
@@ -296,21 +296,21 @@ describe('what the webhook really answers is documented', () => {
       () => {
         const forbidden = new Error("The user, group or application 'appid=x' does not have secrets get permission on key vault 'v;location=westeurope'.");
         const { config, embedded } = embeddedWith((id) => Promise.reject(new SecretReadFailure(encodeSecretName(id), forbidden, { status: 403 })));
-        return mutatorFor(config, embedded).mutate(podWith(makeSecret({ key: 'db-password' })), { namespace: 'ns', dryRun: true });
+        return mutatorFor(config, embedded).mutate(podWith(makeSecret({ key: 'db-password' })), { namespace: 'flytesnacks-development', dryRun: true });
       },
     ],
     [
       'a Flyte-native secret on a pod without scope labels',
       () => {
         const { config, embedded } = embeddedWith(() => Promise.reject(new Error('not called')));
-        return mutatorFor(config, embedded).mutate(annotatePod({ ...POD, metadata: { name: 'task' } }, [makeSecret({ key: 'db-password' })]), { namespace: 'ns', dryRun: true });
+        return mutatorFor(config, embedded).mutate(annotatePod({ ...POD, metadata: { name: 'task' } }, [makeSecret({ key: 'db-password' })]), { namespace: 'flytesnacks-development', dryRun: true });
       },
     ],
     [
       'a Flyte-native file secret whose key is a path',
       () => {
         const { config, embedded } = embeddedWith(() => Promise.reject(new Error('not called')));
-        return mutatorFor(config, embedded).mutate(podWith(makeSecret({ key: '../etc/passwd', mountRequirement: MountRequirement.FILE })), { namespace: 'ns', dryRun: true });
+        return mutatorFor(config, embedded).mutate(podWith(makeSecret({ key: '../etc/passwd', mountRequirement: MountRequirement.FILE })), { namespace: 'flytesnacks-development', dryRun: true });
       },
     ],
   ];

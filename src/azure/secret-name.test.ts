@@ -30,7 +30,7 @@ const vectors = JSON.parse(readFileSync(new URL('../../test/vectors/azure-names.
 const KV_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const rows = [...vectors.bijective, ...vectors.extraBijective];
 
-describe('Key Vault name codec (spec §5.2): one table, three tests', () => {
+describe('Key Vault name codec (Flyte: `secret/azure_utils.go`): one table, three tests', () => {
   it.each(rows.map((r) => [r.flyteId, r] as const))('encode %s', (_n, r) => {
     expect(encodeAzureSecretName(r.flyteId)).toBe(r.keyVaultName);
     expect(isValidKeyVaultSecretName(r.keyVaultName)).toBe(true);

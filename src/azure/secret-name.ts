@@ -1,5 +1,5 @@
 /**
- * Flyte's Key Vault secret-name codec, version 1 (spec §5.2), with one deliberate tightening.
+ * Flyte's Key Vault secret-name codec, version 1 (Flyte: `secret/azure_utils.go`), with one deliberate tightening.
  *
  * A Flyte-native id `u__org__<org>__domain__<domain>__project__<project>__key__<name>` becomes
  * `1-<esc(org)>-<esc(domain)>-<esc(project)>-<BASE32(name)>`, where `esc` writes `0` as `00` and `-` as `01`, and
@@ -84,7 +84,7 @@ function encodeParts(id: FlyteSecretId): string {
 }
 
 /**
- * Encode a Flyte-native id string (§1.4) as a Key Vault secret name (Flyte's `EncodeAzureSecretName`).
+ * Encode a Flyte-native id string (Flyte: `secret/utils.go`) as a Key Vault secret name (Flyte's `EncodeAzureSecretName`).
  *
  * Errors: an id that does not parse → code `InvalidFlyteId`, «unable to decode original secret name: <cause>»;
  * a name over 127 bytes → `InvalidKeyVaultName`, «encoded secret name with length <n> exceeds maximum length: 127»;

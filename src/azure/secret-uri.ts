@@ -1,7 +1,7 @@
 /**
  * Parse and validate Key Vault secret URIs such as `https://myvault.vault.azure.net/secrets/db-password`.
  *
- * Flyte does not validate these at all (spec §5.1, §8.1 S6): any non-empty text is accepted at admission time and
+ * Flyte does not validate these at all (Flyte: `secret/azure_secret_manager.go`): any non-empty text is accepted at admission time and
  * only fails later inside the init container. We are strict instead, so a typo is refused with a message that says
  * what is wrong and what a valid URI looks like:
  *

@@ -1,15 +1,16 @@
 /**
- * Flyte's Key Vault value envelope (spec §5.3): Key Vault stores text only, so Flyte wraps every value in a small
+ * Flyte's Key Vault value envelope (Flyte: `secret/azure_utils.go`): Key Vault stores text only, so Flyte wraps every value in a small
  * JSON object, `{"type":"STRING","value":"<text>"}` or `{"type":"BINARY","value":"<standard base64>"}`.
  *
  * - The encoders write exactly the bytes Go's `encoding/json` writes (field order, no spaces, Go's escaping of
  *   `<`, `>`, `&`, U+2028, U+2029 and control characters), so values we store are byte-identical to Flyte's.
  * - {@link decodeEnvelope} follows Go's decoding rules (case-insensitive keys, last duplicate wins, `type` missing =
- *   STRING, `value` null = unchanged, …) and keeps Flyte's error texts for the `type` field.
+ *   STRING, `value` null = unchanged, …).
  * - {@link decodeKeyVaultValue} additionally lets callers accept plain (non-envelope) Key Vault values.
  *
- * No error message ever contains the secret value: JSON syntax errors name an offset and what was expected, base64
- * errors name an offset (Go's wording).
+ * No error message contains any stored text, by construction, so callers need no scrubbing: JSON syntax errors name
+ * an offset and what was expected, base64 errors name an offset (Go's wording), a wrong `type` is described by its
+ * JSON kind or its length, never quoted (Flyte quotes it: «<type> does not belong to azureSecretValueType values»).
  *
  * @module
  */
@@ -295,7 +296,18 @@ function goString(raw: string): string {
 }
 
 const GO_KIND: Record<JsonKind, string> = { string: 'string', number: 'number', bool: 'bool', null: 'null', object: 'object', array: 'array' };
-const MAX_RAW_IN_MESSAGE = 100;
+
+/**
+ * What a stored `type` that is not `STRING`/`BINARY` is, without its text: the stored text may be the secret itself
+ * (a value written into the wrong field), so only its shape is told — empty, a case variant of a valid type, or its
+ * length.
+ */
+function describeType(s: string): string {
+  if (s === '') return 'empty (or null)';
+  const upper = s.toUpperCase();
+  if (upper === 'STRING' || upper === 'BINARY') return `a differently cased ${upper}`;
+  return `a ${[...s].length}-character string that is not shown`;
+}
 
 function describeSyntax(e: JsonSyntax): string {
   if (e.what === 'unexpected end of JSON input') return 'invalid JSON: unexpected end of JSON input';
@@ -361,12 +373,12 @@ export function decodeBase64StdGo(s: string): Uint8Array {
  *
  * - the text must be one JSON object (syntax errors first, anywhere in the text);
  * - keys match `type` / `value` case-insensitively, unknown keys are ignored, the last duplicate wins;
- * - `type` missing → STRING; not a string → «azureSecretValueType should be a string, got <raw>»; a string other
- *   than exactly `STRING`/`BINARY` (or `null`, read as "") → «<s> does not belong to azureSecretValueType values»;
+ * - `type` missing → STRING; not a string → «azureSecretValueType should be a string, got a JSON <kind>»; a string
+ *   other than exactly `STRING`/`BINARY` (or `null`, read as "") → an error that describes it without quoting it;
  * - `value` missing → ""; `null` leaves it unchanged; not a string → error;
  * - BINARY values are standard base64 with padding (CR/LF ignored).
  *
- * Throws `InvalidEnvelope`; messages never contain the value.
+ * Throws `InvalidEnvelope`; messages never contain any of `text` (not the value, not the type, not a key).
  *
  * @example
  * ```ts
@@ -400,14 +412,8 @@ function decodeScanned(scanned: Scanned): SecretValue {
       let s: string;
       if (m.kind === 'string') s = goString(m.raw);
       else if (m.kind === 'null') s = '';
-      else {
-        const raw = m.raw.length > MAX_RAW_IN_MESSAGE ? `${m.raw.slice(0, MAX_RAW_IN_MESSAGE)}…` : m.raw;
-        throw envelopeError(`azureSecretValueType should be a string, got ${raw}`);
-      }
-      if (s !== 'STRING' && s !== 'BINARY') {
-        const shown = s.length > MAX_RAW_IN_MESSAGE ? `${s.slice(0, MAX_RAW_IN_MESSAGE)}…` : s;
-        throw envelopeError(`${shown} does not belong to azureSecretValueType values`);
-      }
+      else throw envelopeError(`azureSecretValueType should be a string, got a JSON ${GO_KIND[m.kind]}`);
+      if (s !== 'STRING' && s !== 'BINARY') throw envelopeError(`the envelope's type is ${describeType(s)}, but must be "STRING" or "BINARY" (azureSecretValueType)`);
       type = s;
     } else if (key === 'value') {
       if (m.kind === 'string') value = goString(m.raw);

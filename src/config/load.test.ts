@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, defaultConfig, expandEnv, parseConfig, parseConfigText } from './load.js';
 import { enabledManagers } from './schema.js';
 
-describe('config defaults (spec §3)', () => {
+describe('config defaults (Flyte: `secret/config/config.go`)', () => {
   const c = defaultConfig();
   it.each([
     ['webhook.metrics-prefix', c.webhook['metrics-prefix'], 'flyte:'],
@@ -93,7 +93,7 @@ describe('config parsing', () => {
   });
 });
 
-describe('enabledManagers (spec §4.0.3)', () => {
+describe('enabledManagers (Flyte: `secret/secrets_pod_mutator.go`)', () => {
   it('prepends Global to secretManagerTypes', () => {
     expect(enabledManagers(parseConfig({ webhook: { secretManagerTypes: ['Azure', 'Embedded'] } }).webhook)).toEqual(['Global', 'Azure', 'Embedded']);
   });

@@ -1,5 +1,5 @@
 /**
- * The configuration schema: one zod schema that is also the {@link Config} type (spec §3).
+ * The configuration schema: one zod schema that is also the {@link Config} type (Flyte: `secret/config/config.go`).
  *
  * Sections `webhook`, `secrets` and `cache` use Flyte's exact keys and defaults, so a Flyte config file loads
  * unchanged. Everything flyte-secrets adds beyond Flyte lives in its own section, `flyteSecrets`, so the Flyte
@@ -283,10 +283,15 @@ export const extensionsSchema = z
     /** The Embedded manager's scope checks. */
     embedded: z
       .strictObject({
-        /** Refuse pods whose project/domain labels do not match their namespace. */
-        enforceNamespaceScope: z.boolean().default(false),
-        /** Namespace of a (project, domain) pair; `{project}` and `{domain}` are replaced. */
-        namespaceTemplate: z.string().default('{project}-{domain}'),
+        /** Refuse pods whose organization/project/domain labels do not match their namespace (off = trust labels, as Flyte). */
+        enforceNamespaceScope: z.boolean().default(true),
+        /** Namespace of a (project, domain) pair; `{project}`, `{domain}` and `{org}` are replaced. Must contain `{project}`. */
+        namespaceTemplate: z
+          .string()
+          .default('{project}-{domain}')
+          .refine((t) => t.includes('{project}'), 'must contain {project}, else every project could be used from one namespace'),
+        /** The `organization` label every pod must carry when namespaceTemplate has no `{org}` (Flyte's OSS org is `flyte`). */
+        organization: z.string().min(1).default('flyte'),
       })
       .prefault({}),
     /** Cache and request budget in front of every secret fetcher. */
@@ -356,7 +361,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type WebhookConfig = Config['webhook'];
 
 /**
- * The ordered secret-manager chain (spec §4.0.3): Global first, then `secretManagerTypes`, or the deprecated
+ * The ordered secret-manager chain (Flyte: `secret/secrets_pod_mutator.go`): Global first, then `secretManagerTypes`, or the deprecated
  * single `secretManagerType` when the list is empty. Duplicates are dropped (Flyte runs them twice; see docs).
  */
 export function enabledManagers(webhook: WebhookConfig): SecretManagerType[] {

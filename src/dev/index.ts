@@ -210,7 +210,7 @@ export async function startDevEnvironment(options: DevOptions = {}): Promise<Dev
     import('../webhook/certs.js'),
     import('../webhook/server.js'),
     import('../webhook/metrics.js'),
-    import('../cli/commands/serve.js'),
+    import('../assemble/index.js'),
     import('@azure/identity'),
   ]);
   const emulator = await startEmulator({ port: options.emulatorPort ?? 0, host: '127.0.0.1', stateDir: join(stateDir, 'emulator'), seedFile });

@@ -1,6 +1,6 @@
 /**
  * A local Microsoft Entra ID (Azure AD) stand-in, enough for MSAL's client-credentials flow as used by
- * `ClientSecretCredential`, `WorkloadIdentityCredential` and `DefaultAzureCredential` (see keyvault-wire.md):
+ * `ClientSecretCredential`, `WorkloadIdentityCredential` and `DefaultAzureCredential` (docs/emulator.md lists what MSAL sends):
  * `GET /<tenant>/v2.0/.well-known/openid-configuration` and `POST /<tenant>/oauth2/v2.0/token`.
  *
  * Tokens are random opaque strings; the vault accepts only tokens this issuer handed out and that have not expired.

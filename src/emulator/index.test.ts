@@ -17,7 +17,9 @@ function send(emu: Emulator, method: string, path: string, options: { token?: st
     const headers: Record<string, string> = {};
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
     if (options.body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
-    const req = request(`${emu.vaultUrl}${path}`, { method, ca: emu.caPem, headers, timeout: 10_000 }, (res) => {
+    // Vault calls carry the api-version the SDK sends (as Key Vault requires one) unless the path names its own query.
+    const vault = /^\/(?:secrets|deletedsecrets)(?:\/|$)/.test(path) && !path.includes('?');
+    const req = request(`${emu.vaultUrl}${path}${vault ? '?api-version=2026-04-01' : ''}`, { method, ca: emu.caPem, headers, timeout: 10_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -106,14 +108,39 @@ describe('startEmulator', () => {
     expect((await send(emu, 'GET', '/_admin/nope')).status).toBe(404);
   });
 
-  it('accepts any api-version, percent-encoded query keys included; unknown vault paths are 404', async () => {
+  it('accepts the api-versions Key Vault knows (every one the SDK lists), percent-encoded query keys included; unknown vault paths are 404', async () => {
     const t = await token(emu);
-    for (const q of ['?api%2Dversion=2025-07-01', '?api-version=7.0', '?api-version=2099-01-01', '']) {
-      expect((await send(emu, 'GET', `/secrets/plain${q}`, { token: t })).status).toBe(200);
+    // Every version @azure/keyvault-secrets 4.12 lists (KnownVersions; 2026-04-01 is its default) and older GA ones.
+    for (const v of ['7.5', '7.6-preview.2', '7.6', '2025-07-01', '2026-04-01', '2016-10-01', '7.0']) {
+      expect((await send(emu, 'GET', `/secrets/plain?api%2Dversion=${v}`, { token: t })).status, v).toBe(200);
     }
     const list = (await send(emu, 'GET', '/secrets?api%2Dversion=7.6&maxresults=1', { token: t })).json as { nextLink: string };
     expect(new URL(list.nextLink).searchParams.get('api-version')).toBe('7.6');
     expect((await send(emu, 'GET', '/keys/k', { token: t })).status).toBe(404);
+  });
+
+  it('hold() parks vault requests until release(), and tells when they are parked', async () => {
+    const t = await token(emu);
+    const held = emu.hold();
+    let answered = false;
+    const pending = send(emu, 'GET', '/secrets/plain', { token: t }).then((r) => ((answered = true), r));
+    await held.waitForParked(1);
+    expect(held.parked).toEqual(['/secrets/plain']);
+    expect(answered).toBe(false);
+    held.release();
+    expect((await pending).status).toBe(200);
+    // Released: later requests are answered at once.
+    expect((await send(emu, 'GET', '/secrets/plain', { token: t })).status).toBe(200);
+  });
+
+  it('answers an api-version Key Vault does not know, or none, with 400 BadParameter, as Key Vault does', async () => {
+    const t = await token(emu);
+    const unknown = await send(emu, 'GET', '/secrets/plain?api-version=2099-01-01', { token: t });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json).toEqual({ error: { code: 'BadParameter', message: 'The specified version (2099-01-01) is not recognized. Consider using the latest supported version (2026-04-01).' } });
+    const none = await send(emu, 'GET', '/secrets/plain?maxresults=1', { token: t });
+    expect(none.status).toBe(400);
+    expect((none.json as { error: { code: string } }).error.code).toBe('BadParameter');
   });
 
   it('Entra: OpenID configuration for the tenant, 400 for another tenant', async () => {
@@ -130,9 +157,14 @@ describe('startEmulator options', () => {
       const t0 = performance.now();
       await send(emu, 'GET', '/secrets/x/');
       expect(performance.now() - t0).toBeGreaterThanOrEqual(140);
-      const t1 = performance.now();
-      await send(emu, 'GET', '/_admin/stats');
-      expect(performance.now() - t1).toBeLessThan(140);
+      // The admin API is not delayed: it answers while a vault request is still waiting out its latency.
+      emu.setFaults({ latencyMs: 60_000 });
+      let vaultAnswered = false;
+      const vault = send(emu, 'GET', '/secrets/x/').then(() => (vaultAnswered = true));
+      expect((await send(emu, 'GET', '/_admin/stats')).status).toBe(200);
+      expect(vaultAnswered).toBe(false);
+      emu.setFaults({});
+      void vault.catch(() => undefined);
     } finally {
       await emu.close();
     }

@@ -35,7 +35,7 @@ import { KEY_VAULT_RESOURCE, TokenIssuer } from './entra.js';
 import { FaultController, parseFaultSettings, type EmulatorStats, type FaultSettings, type RateLimitSettings } from './faults.js';
 import { normaliseSeed, parseSeedText, type SeedEntry, type SeedSecret } from './seed.js';
 import { DEFAULT_TLS_HOSTS, generateEmulatorTls, isUsableCa, type CaMaterial } from './tls.js';
-import { executeVaultRequest, routeVaultRequest, VaultState, type VaultResponse } from './vault.js';
+import { apiVersionProblem, executeVaultRequest, routeVaultRequest, VaultState, type VaultResponse } from './vault.js';
 
 export type { EmulatorStats, FaultSettings, RateLimitSettings } from './faults.js';
 export type { SeedEntry, SeedSecret, PlainSeedEntry, FlyteSeedEntry } from './seed.js';
@@ -106,6 +106,16 @@ export interface EmulatorInfo {
   adminUrl: string;
 }
 
+/** Vault requests parked by {@link Emulator.hold}. */
+export interface VaultHold {
+  /** Paths of the requests parked now, in arrival order. */
+  readonly parked: readonly string[];
+  /** Resolves once at least `n` requests are parked. */
+  waitForParked(n: number): Promise<void>;
+  /** Answer the parked requests (and every later one) normally. Idempotent. */
+  release(): void;
+}
+
 /** A running emulator. */
 export interface Emulator extends EmulatorInfo {
   /** The CA certificate (PEM) to trust, also in `caFile`. */
@@ -124,6 +134,11 @@ export interface Emulator extends EmulatorInfo {
   seed(entries: readonly SeedEntry[]): number;
   /** Forget every issued token. */
   revokeTokens(): void;
+  /**
+   * Park every vault request from now on (after authentication, before it is answered) until `release()`: a test
+   * holds requests open for as long as it needs instead of guessing how long a delay covers. One hold at a time.
+   */
+  hold(): VaultHold;
   /** Stop listening, drop open connections and remove a temporary state directory. Idempotent. */
   close(): Promise<void>;
 }
@@ -293,6 +308,38 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   const challengeHeader = (base: string): string => `Bearer authorization="${base}/${tenantId}", resource="${KEY_VAULT_RESOURCE}"`;
 
+  let gate: { park(path: string): Promise<void> } | undefined;
+  function hold(): VaultHold {
+    const parked: string[] = [];
+    const waiters: { n: number; resolve: () => void }[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const onClose = (): void => handle.release();
+    closing.signal.addEventListener('abort', onClose, { once: true });
+    const handle: VaultHold = {
+      parked,
+      waitForParked: (n) => (parked.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
+      release: () => {
+        if (gate === current) gate = undefined;
+        closing.signal.removeEventListener('abort', onClose);
+        parked.length = 0;
+        release();
+      },
+    };
+    const current = {
+      park: async (path: string): Promise<void> => {
+        parked.push(path);
+        for (const w of waiters.filter((x) => parked.length >= x.n)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
+        }
+        await released;
+      },
+    };
+    gate = current;
+    return handle;
+  }
+
   async function handleVault(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const base = baseOf(req);
     faults.count('requests');
@@ -320,6 +367,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       sendJson(res, 404, { error: { code: 'NotFound', message: `The emulator has no resource at ${url.pathname}.` } });
       return;
     }
+    const badVersion = apiVersionProblem(url.searchParams);
+    if (badVersion !== undefined) {
+      faults.count('badApiVersion');
+      sendJson(res, badVersion.status, badVersion.toBody());
+      return;
+    }
+    if (gate !== undefined) await gate.park(url.pathname);
     const decision = faults.decide(route.op, Date.now());
     switch (decision.action) {
       case 'throttle':
@@ -479,6 +533,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     },
     seed: (entries) => addSeed(normaliseSeed(entries, 'seed')),
     revokeTokens: () => issuer.revokeAll(),
+    hold,
     close: () => {
       closed ??= new Promise<void>((resolve) => {
         closing.abort();

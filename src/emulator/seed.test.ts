@@ -28,7 +28,7 @@ describe('seed files', () => {
     expect(parseSeedText('')).toEqual([]);
   });
 
-  it('stores Flyte-native entries under the encoded name with the JSON envelope (spec §5.2, §5.3, §5.5)', () => {
+  it('stores Flyte-native entries under the encoded name with the JSON envelope (Flyte: `secret/azure_utils.go`)', () => {
     const seeds = normaliseSeed([
       { flyteName: 'my-secret', domain: 'development', project: 'flytesnacks', string: 's3cr3t' },
       { flyteName: 'my-secret', domain: 'development', string: 'domain-scoped' },

@@ -1,7 +1,7 @@
 /**
  * Seed data for the Key Vault emulator: a JSON or YAML list (or `{ secrets: [...] }`) of entries, each either a
  * plain Key Vault secret or a Flyte-native secret stored the way Flyte's Embedded/Azure path reads it (encoded
- * name §5.2, JSON envelope §5.3).
+ * name and JSON envelope of `src/azure`).
  *
  * ```yaml
  * - name: db-password            # plain Key Vault secret

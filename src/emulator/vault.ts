@@ -10,7 +10,8 @@
  * - `get` of a disabled version is 403 `Forbidden` «Operation get is not allowed on a disabled secret.»;
  * - `get` of a not-yet-valid (`nbf`) or expired (`exp`) secret succeeds: Key Vault documents `nbf`/`exp` of secrets
  *   as informational and lets `get` work outside the window ("Date-time controlled operations", about-secrets);
- * - `set` on a deleted-but-recoverable name is 409 `Conflict`.
+ * - `set` on a deleted-but-recoverable name is 409 `Conflict`;
+ * - an `api-version` Key Vault does not know, or none, is 400 `BadParameter` ({@link apiVersionProblem}).
  *
  * @module
  */
@@ -53,6 +54,47 @@ export class KeyVaultError extends FlyteSecretsError {
 }
 
 const badParameter = (message: string): KeyVaultError => new KeyVaultError(400, 'BadParameter', message);
+
+/**
+ * The secrets data-plane API versions Key Vault knows (the GA ones and the previews the SDKs have used), newest last.
+ * `@azure/keyvault-secrets` 4.12 sends `2026-04-01` unless given another `serviceVersion`.
+ */
+export const KNOWN_API_VERSIONS: readonly string[] = [
+  '2016-10-01',
+  '7.0',
+  '7.1',
+  '7.2-preview',
+  '7.2',
+  '7.3-preview',
+  '7.3',
+  '7.4-preview.1',
+  '7.4',
+  '7.5-preview.1',
+  '7.5',
+  '7.6-preview.1',
+  '7.6-preview.2',
+  '7.6',
+  '2025-07-01',
+  '2026-04-01',
+];
+const LATEST_API_VERSION = KNOWN_API_VERSIONS[KNOWN_API_VERSIONS.length - 1]!;
+
+/**
+ * Key Vault's answer to an `api-version` it does not know (or none): 400 `BadParameter` «The specified version (<v>)
+ * is not recognized. Consider using the latest supported version (<latest>).»; undefined for a known one.
+ *
+ * @example
+ * ```ts
+ * apiVersionProblem(new URLSearchParams('api-version=7.5')) // undefined
+ * apiVersionProblem(new URLSearchParams('api-version=2099-01-01'))?.status // 400
+ * ```
+ */
+export function apiVersionProblem(query: URLSearchParams): KeyVaultError | undefined {
+  const version = query.get('api-version');
+  if (version !== null && KNOWN_API_VERSIONS.includes(version)) return undefined;
+  if (version === null) return badParameter(`The api-version query parameter is missing. Consider using the latest supported version (${LATEST_API_VERSION}).`);
+  return badParameter(`The specified version (${version.slice(0, 64)}) is not recognized. Consider using the latest supported version (${LATEST_API_VERSION}).`);
+}
 
 /** Attributes of a secret version, as given to {@link VaultState.set}. Times are Unix seconds. */
 export interface SecretAttributesInput {

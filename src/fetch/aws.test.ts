@@ -19,7 +19,7 @@ afterAll(async () => {
   await aws.close();
 });
 
-describe('AWS Secrets Manager fetcher (spec §6.1, §7.5) against a local stand-in', () => {
+describe('AWS Secrets Manager fetcher (Flyte: `secret/aws_secret_fetcher.go`) against a local stand-in', () => {
   it('calls GetSecretValue with SecretId = the Flyte id and VersionStage AWSCURRENT, and returns SecretString as text', async () => {
     aws.secrets.set(ORG_ID, { SecretString: 'fruits' });
     aws.requests.length = 0;

@@ -1,5 +1,5 @@
 /**
- * The AWS Secrets Manager fetcher of the Embedded manager (spec §6.1, §7.5): `GetSecretValue` with
+ * The AWS Secrets Manager fetcher of the Embedded manager (Flyte: `secret/embedded_secret_manager.go`): `GetSecretValue` with
  * `SecretId = <Flyte id>` and `VersionStage = AWSCURRENT`. The SDK's own retries are off (`maxAttempts: 1`): the
  * request budget (`budget.ts`) owns retries.
  *
@@ -63,7 +63,7 @@ export function createAwsFetcher(options: AwsFetcherOptions = {}): SecretFetcher
         throw classify(secretId, err);
       }
       if (out.SecretString !== undefined && out.SecretString !== '') return SecretValue.fromString(out.SecretString);
-      // Flyte drops the binary when SecretString is present but empty (§6.1); we return the binary then.
+      // Flyte drops the binary when SecretString is present but empty (Flyte: `secret/embedded_secret_manager.go`); we return the binary then.
       if (out.SecretBinary !== undefined) return SecretValue.fromBytes(out.SecretBinary);
       throw new SecretNil(secretId);
     },

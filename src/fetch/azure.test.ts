@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { FlyteSecretId } from '../secret/flyte-id.js';
 import { createAzureFetcher, type KeyVaultSecretReader } from './azure.js';
 
-// Spec §5.4 fetcher vector id.
+// The id of Flyte's `secret/azure_secret_fetcher_test.go` vector.
 const id: FlyteSecretId = { org: 'test-org', domain: 'test-domain', project: 'test-project', name: 'test-secret' };
 const ID = 'u__org__test-org__domain__test-domain__project__test-project__key__test-secret';
 const KV_NAME = '1-test01org-test01domain-test01project-ORSXG5BNONSWG4TFOQ';
@@ -26,7 +26,7 @@ function restError(status: number, code: string, message: string, headers: Recor
 
 const vaultUrl = 'https://myvault.vault.azure.net/';
 
-describe('Azure Key Vault fetcher (spec §5.4)', () => {
+describe('Azure Key Vault fetcher (Flyte: `secret/azure_secret_fetcher.go`)', () => {
   it('asks for the encoded name (latest version) and decodes STRING and BINARY envelopes', async () => {
     const client = reader((name) => Promise.resolve({ value: name === KV_NAME ? '{"type":"STRING","value":"test-value"}' : '' }));
     const f = createAzureFetcher({ vaultUrl, client });

@@ -1,5 +1,5 @@
 /**
- * The Azure Key Vault fetcher of the Embedded manager (spec §5.4): the secret name is Flyte's codec applied to the
+ * The Azure Key Vault fetcher of the Embedded manager (Flyte: `secret/azure_secret_fetcher.go`): the secret name is Flyte's codec applied to the
  * scope id (`1-<org>-<domain>-<project>-<BASE32(name)>`), the latest version is read with the official SDK, and the
  * value is Flyte's JSON envelope — or, unless `flyteSecrets.azure.plainValues: reject`, a plain value read as a string.
  *
@@ -18,7 +18,7 @@ import { decodeKeyVaultValue } from '../azure/secret-value.js';
 import { FlyteSecretsError, errorMessage } from '../errors.js';
 import { encodeSecretName, type FlyteSecretId } from '../secret/flyte-id.js';
 import type { SecretValue } from '../secret/value.js';
-import { SecretNil, SecretNotFound, SecretReadFailure, isNetworkError, parseRetryAfter, raceAbort, valueFreeError, type SecretFetcher } from './fetcher.js';
+import { SecretNil, SecretNotFound, SecretReadFailure, isNetworkError, parseRetryAfter, raceAbort, type SecretFetcher } from './fetcher.js';
 
 /** The one SDK call the fetcher makes (`SecretClient.getSecret`), so tests can pass a stand-in. */
 export interface KeyVaultSecretReader {
@@ -94,7 +94,8 @@ export function createAzureFetcher(options: AzureFetcherOptions): SecretFetcher 
       try {
         return decodeKeyVaultValue(text, { plainValues });
       } catch (err) {
-        throw new SecretReadFailure(secretId, valueFreeError(err, text));
+        // The codec's messages quote none of the stored text, so the error is passed on as it is.
+        throw new SecretReadFailure(secretId, err);
       }
     },
   };

@@ -112,8 +112,7 @@ describe('request budget', () => {
     const started = Date.now();
     await expect(
       budget.run('v', () => Promise.reject(new SecretReadFailure('x', new Error('429 Throttled'), { retryable: true, throttled: true, retryAfterMs: 5000 })), { deadline: started + 1000 }),
-    ).rejects.toThrow(/429 Throttled/);
-    expect(Date.now() - started).toBeLessThan(200);
+    ).rejects.toThrow(/429 Throttled.*could start only in/);
     // The next caller with a short deadline does not even try.
     let tried = false;
     await expect(budget.run('v', () => ((tried = true), Promise.resolve(1)), { deadline: Date.now() + 500 })).rejects.toMatchObject({ code: 'SecretReadFailure' });

@@ -1,5 +1,6 @@
 /**
- * The request budget in front of every secret backend (peers.md §3.1, §4.4, §5 item 1):
+ * The request budget in front of every secret backend (Key Vault allows 4,000 GETs per 10 s per vault, answers 429
+ * with `Retry-After` beyond it, and Microsoft asks clients to back off exponentially):
  *
  * - a **token bucket per target** (vault host, API server, …) sized from `flyteSecrets.fetch.requestsPer10s`
  *   (Key Vault: 4,000 GETs per 10 s per vault). The bucket holds one second's worth of tokens and refills with the
@@ -227,9 +228,7 @@ export function createRequestBudget(options: RequestBudgetOptions): RequestBudge
       if (remaining(bounds) <= 0) throw lastError === undefined ? new BudgetExhausted(target, 'no time left for a call') : giveUp(lastError, n - 1, 'the admission time budget ran out');
       const bound = attemptSignal(bounds);
       try {
-        const value = await attempt(bound.signal);
-        bound.dispose();
-        return value;
+        return await attempt(bound.signal);
       } catch (err) {
         bound.dispose();
         lastError = err instanceof Error ? err : new Error(String(err));
@@ -256,6 +255,8 @@ export function createRequestBudget(options: RequestBudgetOptions): RequestBudge
         } catch {
           throw giveUp(err, n, 'the admission time budget ran out');
         }
+      } finally {
+        bound.dispose();
       }
     }
     throw lastError ?? new BudgetExhausted(target, 'no attempt was made');

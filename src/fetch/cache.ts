@@ -1,5 +1,5 @@
 /**
- * The Embedded manager's secret cache (spec §3.3, §4.0.6, §6.1, §6.3; peers.md §5 items 2 and 7).
+ * The Embedded manager's secret cache (Flyte: `flytestdlib/cache/config.go`).
  *
  * - One entry per **scope id** (Flyte's `u__org__…__key__<name>` of the scope that was read), like Flyte's
  *   `secret_cache`; positive entries live `cache.inMemoryFixedSize.defaultExpiration` (24 h).
@@ -9,7 +9,7 @@
  * - **Stale-if-error** (beyond Flyte): when a refresh fails with a read failure (throttling, 5xx, timeout), an
  *   expired value is served for up to `flyteSecrets.fetch.staleIfErrorMaxAge` past its expiry. Not-found and
  *   empty answers are never papered over.
- * - `invalidate(id)` drops the three scope keys of a secret (§4.0.6), including calls in flight: a value read before
+ * - `invalidate(id)` drops the three scope keys of a secret (Flyte: `executor/pkg/webhook/cache_invalidation_server.go`), including calls in flight: a value read before
  *   the invalidation is not stored after it.
  * - **Bounded**: by `cache.inMemoryFixedSize.size` bytes (values + keys) and an entry count; the oldest entries go first.
  *   Entries nothing can use any more (expired not-found answers, values past the stale-if-error window) are swept

@@ -1,5 +1,5 @@
 /**
- * The fetching seam of the Embedded secret manager (spec §6.1): one small interface, one implementation per backend
+ * The fetching seam of the Embedded secret manager (Flyte: `secret/embedded_secret_manager.go`): one small interface, one implementation per backend
  * (`azure.ts`, `k8s.ts`, `aws.ts`, `gcp.ts`), and the three errors every fetcher raises, with Flyte's texts
  * («[SecretNotFound] secret <id> not found in the secret manager, caused by: <cause>», …).
  *
@@ -196,42 +196,3 @@ export function abortReason(signal: AbortSignal): Error {
   return e;
 }
 
-/**
- * The error to report for a value that could not be decoded: `err` itself, unless its message quotes the value, any
- * 8-character piece of it, or any string value (3+ characters) inside it when it is JSON (e.g. Flyte's «<type> does not
- * belong to azureSecretValueType values», where `type` comes from the stored text); then a generic
- * `InvalidEnvelope` error that says what is wrong without the value.
- *
- * @example
- * ```ts
- * try { decodeKeyVaultValue(text, { plainValues }) } catch (err) { throw valueFreeError(err, text) }
- * ```
- */
-export function valueFreeError(err: unknown, value: string): Error {
-  const message = errorMessage(err);
-  const quotes = (piece: string): boolean => piece.length >= 3 && message.includes(piece);
-  let leaks = quotes(value);
-  for (let i = 0; !leaks && i + 8 <= value.length; i++) leaks = message.includes(value.slice(i, i + 8));
-  if (!leaks) leaks = jsonStrings(value).some(quotes);
-  if (!leaks) return err instanceof Error ? err : new Error(message);
-  return new FlyteSecretsError('InvalidEnvelope', "the Key Vault value is not Flyte's {\"type\",\"value\"} JSON envelope");
-}
-
-/** The string values inside `text` when it is JSON (not the keys, which name fields); [] when it is not. */
-function jsonStrings(text: string): string[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return [];
-  }
-  const out: string[] = [];
-  const walk = (v: unknown, depth: number): void => {
-    if (depth > 32) return;
-    if (typeof v === 'string') out.push(v);
-    else if (Array.isArray(v)) for (const x of v) walk(x, depth + 1);
-    else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) walk(x, depth + 1);
-  };
-  walk(doc, 0);
-  return out;
-}

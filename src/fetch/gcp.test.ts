@@ -19,7 +19,7 @@ afterAll(async () => {
   await gcp.close();
 });
 
-describe('GCP Secret Manager fetcher (spec §6.1, §7.5) against a local REST stand-in', () => {
+describe('GCP Secret Manager fetcher (Flyte: `secret/gcp_secret_fetcher.go`) against a local REST stand-in', () => {
   it('reads projects/<p>/secrets/<Flyte id>/versions/latest and returns the payload as bytes', async () => {
     gcp.secrets.set(NAME, new TextEncoder().encode('secretValue'));
     gcp.requests.length = 0;

@@ -1,5 +1,5 @@
 /**
- * The GCP Secret Manager fetcher of the Embedded manager (spec §6.1, §7.5): `AccessSecretVersion` of
+ * The GCP Secret Manager fetcher of the Embedded manager (Flyte: `secret/embedded_secret_manager.go`): `AccessSecretVersion` of
  * `projects/<project>/secrets/<Flyte id>/versions/latest`; the payload is always returned as bytes (as Flyte does).
  *
  * The client uses the library's HTTP/JSON transport (`fallback: true`) so it works through plain HTTPS proxies and

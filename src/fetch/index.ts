@@ -1,11 +1,12 @@
 /**
- * The fetch layer, assembled from config: the backend fetcher chosen by `embeddedSecretManagerConfig.type`, wrapped
- * in the request budget, behind the cache, inside the Embedded injector (spec §6.1).
+ * The fetch layer: the backend fetchers (Azure Key Vault, AWS, GCP, Kubernetes), the request budget (rate, retries,
+ * time bounds), the cache, and {@link createBackendFetcher}, which picks the backend named by
+ * `webhook.embeddedSecretManagerConfig.type`. It knows nothing of pods or injectors: `src/assemble` puts it inside the
+ * Embedded injector.
  *
  * @example
  * ```ts
- * const embedded = await createEmbeddedSecretManager(config, { registry });
- * const mutator = createMutator(config, buildInjectors(config, { embedded }));
+ * const fetcher = budgetedFetcher(await createBackendFetcher(config), createRequestBudget({ … }));
  * ```
  *
  * @module
@@ -15,17 +16,16 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import { FlyteSecretsError } from '../errors.js';
-import { createEmbeddedInjector, type EmbeddedInjector } from '../inject/embedded.js';
 import type { AwsFetcherOptions } from './aws.js';
-import { budgetedFetcher, createRequestBudget, type RequestBudget } from './budget.js';
-import { uncachedSecretCache, type SecretCache } from './cache.js';
+import type { RequestBudget } from './budget.js';
+import type { SecretCache } from './cache.js';
 import type { SecretFetcher } from './fetcher.js';
 import type { GcpFetcherOptions } from './gcp.js';
 import type { KubeSecretsApi } from './k8s.js';
-import { createFetchMetrics, noopFetchMetrics, type FetchMetrics } from './metrics.js';
 
 export * from './fetcher.js';
 export { createSecretCache, uncachedSecretCache, parseCacheSize, type SecretCache, type CachedValue, type SecretCacheOptions, type LoadContext } from './cache.js';
+export { startDeadline, timeoutReason, withDeadline, type Deadline } from './deadline.js';
 export { createRequestBudget, budgetedFetcher, BudgetExhausted, type RequestBudget, type RequestBudgetOptions, type BoundedFetcher, type CallBounds } from './budget.js';
 export { createFetchMetrics, noopFetchMetrics, FETCH_METRIC_NAMES, type FetchMetrics } from './metrics.js';
 export type { AzureFetcherOptions } from './azure.js';
@@ -37,7 +37,7 @@ export type { GcpFetcherOptions } from './gcp.js';
 // The Kubernetes backend (./k8s.js) loads @kubernetes/client-node (~1 s): it is imported only when used.
 export type { ImagePullSecretStore, KubeSecretsApi } from './k8s.js';
 
-/** What {@link createEmbeddedSecretManager} may be given besides the config. All optional. */
+/** What `createEmbeddedSecretManager` (src/assemble) and {@link createBackendFetcher} may be given besides the config. All optional. */
 export interface EmbeddedDeps {
   /** prom-client registry (the webhook server's) to register the fetch metrics on. */
   registry?: Registry;
@@ -101,44 +101,9 @@ export async function createBackendFetcher(config: Config, deps: EmbeddedDeps = 
   }
 }
 
-async function kubeApiOf(deps: EmbeddedDeps): Promise<KubeSecretsApi> {
+/** The Kubernetes Secrets API of `deps`: the one given, else one from `kubeConfig`, `kubeconfigPath` or the default kubeconfig. */
+export async function kubeApiOf(deps: EmbeddedDeps): Promise<KubeSecretsApi> {
   if (deps.kubeApi !== undefined) return deps.kubeApi;
   const { createKubeSecretsApi } = await import('./k8s.js');
   return createKubeSecretsApi({ ...(deps.kubeConfig ? { kubeConfig: deps.kubeConfig } : {}), ...(deps.kubeconfigPath ? { kubeconfigPath: deps.kubeconfigPath } : {}) });
-}
-
-/**
- * Build the Embedded injector from config: backend fetcher → request budget → cache → injector, with metrics on
- * `deps.registry` and image-pull mirroring through the Kubernetes API when enabled.
- *
- * @example
- * ```ts
- * const embedded = await createEmbeddedSecretManager(config, { registry: server.registry });
- * ```
- */
-export async function createEmbeddedSecretManager(config: Config, deps: EmbeddedDeps = {}): Promise<EmbeddedInjector> {
-  const metrics: FetchMetrics = deps.registry ? createFetchMetrics(deps.registry) : noopFetchMetrics;
-  const f = config.flyteSecrets.fetch;
-  const budget =
-    deps.budget ??
-    createRequestBudget({ requestsPer10s: f.requestsPer10s, callTimeoutMs: f.callTimeout, maxAttempts: f.maxAttempts, metrics });
-  const fetcher = budgetedFetcher(deps.fetcher ?? (await createBackendFetcher(config, deps)), budget, { metrics });
-  const e = config.webhook.embeddedSecretManagerConfig;
-  const env = deps.env ?? process.env;
-  const imagePull = e.imagePullSecrets.enabled
-    ? (await import('./k8s.js')).createImagePullSecretStore({ api: await kubeApiOf(deps), referenceNamespace: deps.referenceNamespace ?? (env.POD_NAMESPACE || e.k8sConfig.namespace) })
-    : undefined;
-  let cache = deps.cache === 'none' ? uncachedSecretCache(metrics) : deps.cache;
-  if (cache === undefined && config.cache.type === 'Redis') {
-    // The shared tier: refuses to start without the encryption key; an unreachable Redis only logs and retries.
-    const { createRedisCacheFromConfig } = await import('./redis-cache.js');
-    cache = await createRedisCacheFromConfig(config, { env, metrics, ...(deps.registry ? { registry: deps.registry } : {}) });
-  }
-  return createEmbeddedInjector({
-    config,
-    fetcher,
-    metrics,
-    ...(cache ? { cache } : {}),
-    ...(imagePull ? { imagePull } : {}),
-  });
 }

@@ -26,7 +26,7 @@ beforeEach(() => {
   kube.onRequest = undefined;
 });
 
-describe('K8s fetcher (spec §6.1, §7.5) against the fake API server', () => {
+describe('K8s fetcher (Flyte: `secret/k8s_secret_fetcher.go`) against the fake API server', () => {
   it('reads Secret md5hex(<id>) in k8sConfig.namespace, data key <id>, as bytes', async () => {
     kube.store.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: MD5, namespace: 'flyte' }, data: { [ID]: Buffer.from('test-secret').toString('base64') } });
     const v = await fetcher.fetch(id);
@@ -78,7 +78,7 @@ describe('K8s fetcher (spec §6.1, §7.5) against the fake API server', () => {
   });
 });
 
-describe('image-pull secret store (spec §6.6) against the fake API server', () => {
+describe('image-pull secret store (Flyte: `secret/imagepull_kubernetes_utils.go`) against the fake API server', () => {
   const name = 'img-pull-4be78d4babe90815';
 
   it('no reference secret → false, nothing created', async () => {

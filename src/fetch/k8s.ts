@@ -1,10 +1,10 @@
 /**
  * Kubernetes access of the Embedded manager, through `@kubernetes/client-node`:
  *
- * - the **K8s fetcher** (spec §1.4, §6.1, §7.5): Flyte-native secrets live in Secret `md5hex(<Flyte id>)` in
+ * - the **K8s fetcher** (Flyte: `secret/utils.go`): Flyte-native secrets live in Secret `md5hex(<Flyte id>)` in
  *   `embeddedSecretManagerConfig.k8sConfig.namespace`, data key `<Flyte id>`; a direct API GET (no informer);
  *   the value is always returned as bytes. Needs `get` on secrets in that namespace.
- * - the **image-pull secret store** (spec §6.6): read the reference Secret in the webhook's namespace, check for and
+ * - the **image-pull secret store** (Flyte: `secret/imagepull_kubernetes_utils.go`): read the reference Secret in the webhook's namespace, check for and
  *   create its mirror in the pod's namespace. Needs `get` on secrets in both, `create` in pod namespaces.
  *
  * @module
@@ -130,7 +130,7 @@ export function createK8sFetcher(options: K8sFetcherOptions): SecretFetcher {
 }
 
 /**
- * Mirrors image-pull secrets into pod namespaces (spec §6.6). One instance per webhook.
+ * Mirrors image-pull secrets into pod namespaces (Flyte: `secret/imagepull_kubernetes_utils.go`). One instance per webhook.
  */
 export interface ImagePullSecretStore {
   /**

@@ -1,5 +1,5 @@
 /**
- * The AWS injector (spec §4.3): an init container running the AWS Secrets Manager sidecar image, which reads
+ * The AWS injector (Flyte: `secret/aws_secret_manager.go`): an init container running the AWS Secrets Manager sidecar image, which reads
  * `SECRET_ARN` and writes the value to `/tmp` + `SECRET_FILENAME` in a shared in-memory volume. Task containers see
  * the volume read-only at `/etc/flyte/secrets`, so the file is `/etc/flyte/secrets/<lower(group)>/<lower(key)>`.
  *

@@ -1,5 +1,5 @@
 /**
- * The Azure injector (spec §4.6, §5.1): an init container running the Azure CLI image, which logs in with Azure
+ * The Azure injector (Flyte: `secret/azure_secret_manager.go`): an init container running the Azure CLI image, which logs in with Azure
  * workload identity and writes one Key Vault secret (the raw value, as `az … -o tsv` prints it) into a shared
  * in-memory volume mounted read-only at `/etc/flyte/secrets`.
  *

@@ -56,9 +56,16 @@ function scoped(name: string, scope: 'project' | 'domain' | 'org', labels = LABE
   });
 }
 
+/** The config the tests run with: `cfg`, with this file's organization label (`LABELS`) as the deployment's. */
+function testConfig(cfg: ConfigInput = {}): ReturnType<typeof parseConfig> {
+  const config = parseConfig(cfg);
+  if (cfg.flyteSecrets?.embedded?.organization === undefined) config.flyteSecrets.embedded.organization = LABELS.organization;
+  return config;
+}
+
 function injector(values: Record<string, SecretValue | Error>, cfg: ConfigInput = {}, extra: Partial<EmbeddedInjectorOptions> = {}) {
   const fetcher = mapFetcher(values);
-  const inj = createEmbeddedInjector({ config: parseConfig(cfg), fetcher, ...extra });
+  const inj = createEmbeddedInjector({ config: testConfig(cfg), fetcher, ...extra });
   return { inj, fetcher };
 }
 
@@ -79,7 +86,7 @@ const envOf = (p: Pod, i = 0) => p.spec!.containers[i]!.env;
 /** The SECRETS env var of the FILE init container. */
 const secretsOf = (p: Pod) => p.spec!.initContainers!.find((c) => c.name === 'init-embedded-secret')!.env!.filter((e) => e.name === 'SECRETS');
 
-describe('Embedded injector: Flyte vectors (spec §6.8)', () => {
+describe('Embedded injector: Flyte vectors (Flyte: `secret/embedded_secret_manager_test.go`)', () => {
   it.each([
     ['organization', {}],
     ['project', { organization: 'organization' }],
@@ -106,7 +113,7 @@ describe('Embedded injector: Flyte vectors (spec §6.8)', () => {
       const mirrored: string[] = [];
       const imagePull: ImagePullSecretStore = { mirror: (name) => (mirrored.push(name), Promise.resolve(false)) };
       const inj = createEmbeddedInjector({
-        config: parseConfig({ webhook: { embeddedSecretManagerConfig: { imagePullSecrets: { enabled: true } } } }),
+        config: testConfig({ webhook: { embeddedSecretManagerConfig: { imagePullSecrets: { enabled: true } } } }),
         fetcher: createGcpFetcher({ project: 'project', apiEndpoint: '127.0.0.1', port: gcp.port, protocol: 'http', authClient: new PassThroughClient() }),
         imagePull,
       });
@@ -230,7 +237,8 @@ describe('Embedded injector: Flyte vectors (spec §6.8)', () => {
 
   it('InvalidateCache(o-apple, d-cherry, p-banana, secret1) drops exactly the three scope keys of that secret', async () => {
     const labels = { organization: 'o-apple', domain: 'd-cherry', project: 'p-banana' };
-    const { inj, fetcher } = injector({ [scoped('secret1', 'org', labels)]: SecretValue.fromString('v1'), [scoped('secret2', 'project', labels)]: SecretValue.fromString('v2') });
+    const trustLabels = { flyteSecrets: { embedded: { enforceNamespaceScope: false } } }; // Flyte's vector, Flyte's behaviour
+    const { inj, fetcher } = injector({ [scoped('secret1', 'org', labels)]: SecretValue.fromString('v1'), [scoped('secret2', 'project', labels)]: SecretValue.fromString('v2') }, trustLabels);
     const lookups = async (): Promise<void> => {
       ok(await inj.inject(makeSecret({ key: 'secret1' }), pod(labels), ctx()));
       ok(await inj.inject(makeSecret({ key: 'secret2' }), pod(labels), ctx()));
@@ -305,7 +313,7 @@ describe('Embedded injector: errors', () => {
   });
 });
 
-describe('Embedded injector: fixes of spec §8.2 items 3–6', () => {
+describe('Embedded injector: fixes of Flyte behaviour (listed in docs/compatibility.md)', () => {
   const value = (s: string) => SecretValue.fromString(s);
 
   it('(3) every FILE secret’s env_var is set, not only the first one’s', async () => {
@@ -403,7 +411,7 @@ describe('Embedded injector: idempotency, purity, scope policy', () => {
         return v === undefined ? Promise.reject(new SecretNotFound(encodeSecretName(id))) : Promise.resolve(v);
       },
     };
-    const inj = createEmbeddedInjector({ config: parseConfig({}), fetcher });
+    const inj = createEmbeddedInjector({ config: testConfig({}), fetcher });
     const first = ok(await inj.inject(makeSecret({ key: 'a', mountRequirement: MountRequirement.FILE }), pod(), ctx()));
     values[scoped('a', 'org')] = value('new');
     inj.invalidate({ org: 'organization', domain: 'domain', project: 'project', name: 'a' });
@@ -417,6 +425,50 @@ describe('Embedded injector: idempotency, purity, scope policy', () => {
     const out = await inj.inject(makeSecret({ key: 'a', mountRequirement: MountRequirement.FILE }), withAzure, ctx());
     expect(out).toMatchObject({ injected: false, code: 'InjectionRefused' });
     expect((out as { reason: string }).reason).toContain('azure-secret-vol');
+  });
+
+  it('by default a pod in namespace team-b labelled project team-a is refused, naming the labels, the namespaces and namespaceTemplate', async () => {
+    const labels = { organization: 'organization', project: 'team-a', domain: 'development' };
+    const { inj, fetcher } = injector({ [scoped('a', 'project', labels)]: value('A') });
+    const out = await inj.inject(makeSecret({ key: 'a' }), pod(labels), ctx({ namespace: 'team-b' }));
+    expect(out).toMatchObject({ injected: false, code: 'InjectionRefused' });
+    const reason = (out as { reason: string }).reason;
+    for (const part of ['project "team-a"', 'domain "development"', 'namespace "team-a-development"', 'namespace "team-b"', 'namespaceTemplate']) expect(reason).toContain(part);
+    expect(fetcher.calls).toEqual([]);
+    expect(await inj.inject(makeSecret({ key: 'a' }), pod(labels), ctx({ namespace: 'team-a-development' }))).toMatchObject({ injected: true });
+  });
+
+  it('by default the organization label cannot name another organization (the default template has no {org})', async () => {
+    const other = { organization: 'other-org', project: 'team-a', domain: 'development' };
+    const fetcher = mapFetcher({ [scoped('a', 'org', other)]: value('A') });
+    const inj = createEmbeddedInjector({ config: parseConfig({}), fetcher });
+    await expect(inj.inject(makeSecret({ key: 'a' }), pod({ ...other, organization: 'flyte' }), ctx({ namespace: 'team-a-development' }))).resolves.toMatchObject({ injected: false, code: 'SecretNotFoundAcrossAllScopes' });
+    const out = await inj.inject(makeSecret({ key: 'a' }), pod(other), ctx({ namespace: 'team-a-development' }));
+    expect(out).toMatchObject({ injected: false, code: 'InjectionRefused' });
+    expect((out as { reason: string }).reason).toContain('organization "other-org" is not this deployment\'s organization "flyte"');
+    expect(fetcher.calls).toHaveLength(3);
+    // With {org} in the template the namespace pins the organization instead.
+    const perOrg = injector({ [scoped('a', 'org', other)]: value('A') }, { flyteSecrets: { embedded: { namespaceTemplate: '{org}-{project}-{domain}' } } });
+    expect(await perOrg.inj.inject(makeSecret({ key: 'a' }), pod(other), ctx({ namespace: 'other-org-team-a-development' }))).toMatchObject({ injected: true });
+    expect(await perOrg.inj.inject(makeSecret({ key: 'a' }), pod(other), ctx({ namespace: 'team-a-development' }))).toMatchObject({ injected: false, code: 'InjectionRefused' });
+  });
+
+  it('by default image-pull mirroring never copies another project\'s pull secret into the pod\'s namespace', async () => {
+    const labels = { organization: 'organization', project: 'team-a', domain: 'development' };
+    const mirrored: string[] = [];
+    const imagePull: ImagePullSecretStore = { mirror: (name, namespace) => (mirrored.push(`${namespace}/${name}`), Promise.resolve(true)) };
+    const { inj } = injector({ [scoped('docker', 'project', labels)]: value('{}') }, { webhook: { embeddedSecretManagerConfig: { imagePullSecrets: { enabled: true } } } }, { imagePull });
+    expect(await inj.inject(makeSecret({ key: 'docker' }), pod(labels), ctx({ namespace: 'team-b' }))).toMatchObject({ injected: false });
+    expect(mirrored).toEqual([]);
+  });
+
+  it('namespaceTemplate must contain {project}', () => {
+    expect(() => parseConfig({ flyteSecrets: { embedded: { namespaceTemplate: 'flyte' } } })).toThrow(/namespaceTemplate[\s\S]*\{project\}/);
+  });
+
+  it('enforceNamespaceScope: false trusts the labels, as Flyte does', async () => {
+    const { inj } = injector({ [scoped('a', 'org')]: value('A') }, { flyteSecrets: { embedded: { enforceNamespaceScope: false } } });
+    expect(await inj.inject(makeSecret({ key: 'a' }), pod(), ctx({ namespace: 'anywhere' }))).toMatchObject({ injected: true });
   });
 
   it('enforceNamespaceScope: labels must match the namespace per namespaceTemplate', async () => {

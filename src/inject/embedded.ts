@@ -1,15 +1,15 @@
 /**
- * The Embedded secret manager (spec §4.7, §6): Flyte-native secrets, read by the webhook at admission time.
+ * The Embedded secret manager (Flyte: `secret/embedded_secret_manager.go`): Flyte-native secrets, read by the webhook at admission time.
  *
  * The secret's name is `Secret.key`; its scope comes from the pod labels `organization`, `project`, `domain`. The
- * lookup walks project → domain → org and moves on only on "not found" (§6.3); any other failure denies the
+ * lookup walks project → domain → org and moves on only on "not found" (Flyte: `secret/embedded_secret_manager.go`); any other failure denies the
  * admission at once (a throttled project-scope read never falls back to a broader value). Every lookup goes through
  * the cache (TTL, single-flight, negative cache, stale-if-error) and the request budget (rate, retries, time bounds).
  *
- * Delivery (§6.4): ANY and ENV_VAR → an env var on every init and main container (`env_var`, else
+ * Delivery (Flyte: `secret/embedded_secret_manager.go`): ANY and ENV_VAR → an env var on every init and main container (`env_var`, else
  * `<secretEnvVarPrefix><UPPER(key)>`) plus `FLYTE_SECRETS_ENV_PREFIX`; FILE → one shared init container
  * (`init-embedded-secret`) that writes `/etc/flyte/secrets/<key>` into an in-memory volume mounted read-only
- * everywhere else. Image-pull secrets are mirrored when enabled (§6.6).
+ * everywhere else. Image-pull secrets are mirrored when enabled (Flyte: `secret/imagepull_kubernetes_utils.go`).
  *
  * Where we differ from Flyte (docs/compatibility.md, "Embedded secret manager"):
  * - every FILE secret's `env_var` is set (Flyte sets only the first one's), and it names the file actually
@@ -18,8 +18,9 @@
  *   code: it reads `SECRETS` line by line and writes each file with a quoted redirection under `set -eu`, so a bad
  *   line fails the init container instead of being skipped;
  * - re-admission is idempotent: a key already in `SECRETS` is replaced, never appended twice;
- * - with `flyteSecrets.embedded.enforceNamespaceScope`, a pod whose project/domain labels do not match its
- *   namespace is refused, so labels cannot be used to read another project's secrets;
+ * - a pod whose organization/project/domain labels do not match its namespace is refused (on by default;
+ *   `flyteSecrets.embedded.enforceNamespaceScope: false` trusts labels as Flyte does), so labels cannot be used to
+ *   read another project's secrets;
  * - image-pull mirroring creates nothing in a dry-run admission.
  *
  * @module
@@ -31,6 +32,7 @@ import { createSecretCache, parseCacheSize, type CachedValue, type SecretCache }
 import { isNotFound, type SecretFetcher } from '../fetch/fetcher.js';
 import type { BoundedFetcher, CallBounds } from '../fetch/budget.js';
 import type { ImagePullSecretStore } from '../fetch/k8s.js';
+import { withDeadline } from '../fetch/deadline.js';
 import { noopFetchMetrics, type FetchMetrics } from '../fetch/metrics.js';
 import { secretToString } from '../secret/annotations.js';
 import { imagePullSecretName, scopeCascade, type FlyteSecretId } from '../secret/flyte-id.js';
@@ -140,6 +142,40 @@ export function expectedNamespace(template: string, scope: { org: string; projec
   return template.replaceAll('{project}', scope.project).replaceAll('{domain}', scope.domain).replaceAll('{org}', scope.org);
 }
 
+/**
+ * Why a pod in `namespace` whose labels name `scope` may not read that scope's secrets, or undefined when it may.
+ * The namespace is the trust boundary: the labels must name the (organization, project, domain) whose namespace,
+ * per `namespaceTemplate`, is the pod's own. A template without `{org}` pins the organization label to
+ * `organization` instead, so no label is left for a pod to choose freely.
+ *
+ * @example
+ * ```ts
+ * namespaceScopeProblem({ namespaceTemplate: '{project}-{domain}', organization: 'flyte' },
+ *   { org: 'flyte', project: 'team-a', domain: 'development' }, 'team-b') // 'Embedded: … label project "team-a" …'
+ * ```
+ */
+export function namespaceScopeProblem(
+  settings: { namespaceTemplate: string; organization: string },
+  scope: { org: string; project: string; domain: string },
+  namespace: string,
+): string | undefined {
+  const template = settings.namespaceTemplate;
+  if (!template.includes('{org}') && scope.org !== settings.organization) {
+    return `Embedded: the pod's label organization ${quote(scope.org)} is not this deployment's organization ${quote(settings.organization)} (flyteSecrets.embedded.organization; namespaceTemplate ${quote(template)} has no {org}), so it may not read that organization's secrets; label the pod organization=${settings.organization}, or put {org} in namespaceTemplate if your namespaces are per organization`;
+  }
+  const expected = expectedNamespace(template, scope);
+  if (namespace === expected) return undefined;
+  const used = [
+    ['organization', scope.org, '{org}'],
+    ['project', scope.project, '{project}'],
+    ['domain', scope.domain, '{domain}'],
+  ]
+    .filter(([, , placeholder]) => template.includes(placeholder!))
+    .map(([label, value]) => `${label} ${quote(value!)}`)
+    .join(' and ');
+  return `Embedded: the pod's labels ${used} select namespace ${quote(expected)} under namespaceTemplate ${quote(template)}, but the pod is in namespace ${quote(namespace)}; a pod may only read the secrets of its own namespace's project and domain (flyteSecrets.embedded.enforceNamespaceScope); fix the pod's labels, or set flyteSecrets.embedded.namespaceTemplate to how your namespaces are named, e.g. "{project}" or "flyte-{project}-{domain}"`;
+}
+
 /** Options of {@link createEmbeddedInjector}. */
 export interface EmbeddedInjectorOptions {
   /** The validated config: `webhook.secretEnvVarPrefix`, `webhook.embeddedSecretManagerConfig`, `cache`, `flyteSecrets`. */
@@ -242,10 +278,9 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
         }
       : admission;
     if (hasBounds(fetcher)) return fetcher.fetchWithin(scope, bounds);
-    const signals: AbortSignal[] = [];
-    if (bounds.signal !== undefined) signals.push(bounds.signal);
-    if (bounds.deadline !== undefined) signals.push(AbortSignal.timeout(Math.max(1, bounds.deadline - now())));
-    return fetcher.fetch(scope, signals.length === 0 ? undefined : AbortSignal.any(signals));
+    // A plain fetcher: one timer + controller held for the call's life (GC-proof, unlike AbortSignal.any).
+    if (bounds.deadline === undefined && bounds.signal === undefined) return fetcher.fetch(scope);
+    return withDeadline(bounds.deadline === undefined ? undefined : bounds.deadline - now(), bounds.signal, (signal) => fetcher.fetch(scope, signal));
   }
 
   /** Flyte's lookUpSecret: project → domain → org, on to the next scope only on not-found. */
@@ -279,13 +314,8 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     }
     const id: FlyteSecretId = { org: labels.organization ?? '', project: labels.project ?? '', domain: labels.domain ?? '', name: secret.key };
     if (scopeConfig.enforceNamespaceScope) {
-      const expected = expectedNamespace(scopeConfig.namespaceTemplate, id);
-      if (ctx.namespace !== expected) {
-        return refused(
-          `Embedded: the pod's labels name project ${quote(id.project)} and domain ${quote(id.domain)}, whose secrets may only be used in namespace ${quote(expected)}, but the pod is in namespace ${quote(ctx.namespace)} (flyteSecrets.embedded.enforceNamespaceScope, namespaceTemplate ${quote(scopeConfig.namespaceTemplate)})`,
-          'InjectionRefused',
-        );
-      }
+      const p = namespaceScopeProblem(scopeConfig, id, ctx.namespace);
+      if (p !== undefined) return refused(p, 'InjectionRefused');
     }
     for (const [field, value] of [['key', secret.key], ['env_var', secret.envVar]] as const) {
       const p = controlCharProblem('Embedded', field, value);

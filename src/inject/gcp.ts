@@ -1,5 +1,5 @@
 /**
- * The GCP injector (spec §4.4): an init container running the Cloud SDK image, which downloads one secret version
+ * The GCP injector (Flyte: `secret/gcp_secret_manager.go`): an init container running the Cloud SDK image, which downloads one secret version
  * with `gcloud secrets versions access` into a shared in-memory volume mounted read-only at `/etc/flyte/secrets`.
  * The file is `/etc/flyte/secrets/<lower(group)>/<lower(group_version)>`, as in Flyte.
  *

@@ -1,5 +1,5 @@
 /**
- * The Global injector (spec §4.1): secrets held by the webhook itself, always first in the chain.
+ * The Global injector (Flyte: `secret/global_secrets.go`): secrets held by the webhook itself, always first in the chain.
  *
  * A request `{group, key}` is looked up in the webhook's own environment as `<env-prefix><UPPER(group)>_<UPPER(key)>`
  * (default prefix `FLYTE_SECRET_`), then as the file `<secrets-prefix>/<group>/<key>` (default `/etc/secrets`), and

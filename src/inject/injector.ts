@@ -1,5 +1,5 @@
 /**
- * The one small interface every secret manager implements (spec §4), and the outcome type it returns.
+ * The one small interface every secret manager implements (Flyte: `secret/`), and the outcome type it returns.
  *
  * An injector takes one {@link Secret} request and a pod and answers with either a **new** pod carrying that secret
  * (volumes, mounts, env, init containers or annotations) or the reason it cannot deliver it. It never mutates its

@@ -1,5 +1,5 @@
 /**
- * The K8s injector (spec §4.2): a Kubernetes Secret in the pod's namespace, referenced by the pod.
+ * The K8s injector (Flyte: `secret/k8s_secrets.go`): a Kubernetes Secret in the pod's namespace, referenced by the pod.
  *
  * `group` is the Secret's name (`md5hex(key)` when empty), `key` the key inside it. FILE/ANY mounts the Secret as a
  * volume at `/etc/flyte/secrets/<lower(group)>` with the item `<key>` → `<lower(key)>`; ENV_VAR sets

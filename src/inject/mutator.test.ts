@@ -49,7 +49,7 @@ function fake(type: SecretManagerType, behaviour: 'refuse' | 'inject' | 'throw',
   };
 }
 
-describe('mutator: Flyte vectors (spec §7.1)', () => {
+describe('mutator: Flyte vectors (Flyte: `utils/secrets/marshaler_test.go`)', () => {
   const config = parseConfig({ webhook: { secretManagerTypes: ['Global'] } }, '(test)', {});
   const corrupted: Pod = { metadata: { annotations: { 'flyte.secrets/s0': 'nnsxsorcnv4v623fperca' } }, spec: { containers: [] } };
 
@@ -171,12 +171,13 @@ describe('mutator: re-admission adds nothing, whatever the mix of managers and s
           ...(userInit ? { initContainers: [{ name: 'setup', image: 'busybox' }] } : {}),
           containers: [{ name: 'main', image: 'python:3.12' }, { name: 'proxy', image: 'envoy' }],
         });
-        pod.metadata!.labels = { ...pod.metadata!.labels, organization: 'org', project: 'proj', domain: 'dev' };
-        const first = await mutator.mutate(pod, opts);
+        pod.metadata!.labels = { ...pod.metadata!.labels, organization: 'flyte', project: 'proj', domain: 'dev' };
+        const inNamespace = { ...opts, namespace: 'proj-dev' };
+        const first = await mutator.mutate(pod, inNamespace);
         if (first.kind !== 'mutated') return;
         expect(podProblems(first.pod)).toEqual([]);
         const admitted = applyPatch(pod, first.patch);
-        const again = mutated(await mutator.mutate(deepFreeze(admitted), opts));
+        const again = mutated(await mutator.mutate(deepFreeze(admitted), inNamespace));
         expect(again.patch).toEqual([]);
         expect(podProblems(again.pod)).toEqual([]);
       }),
@@ -220,7 +221,7 @@ describe('mutator', () => {
     });
     const labelled = (secrets: Secret[]): Pod => {
       const pod = taskPod(secrets);
-      pod.metadata!.labels = { ...pod.metadata!.labels, organization: 'o', project: 'p', domain: 'd' };
+      pod.metadata!.labels = { ...pod.metadata!.labels, organization: 'flyte', project: 'p', domain: 'd' };
       return pod;
     };
     const typo = makeSecret({ group: 'https://myvault.vault.azure.net/secret/db-password', mountRequirement: MountRequirement.FILE });
@@ -234,7 +235,7 @@ describe('mutator', () => {
       ['[GCP]: Global holds the secret but not as a file → Global’s', ['GCP'], makeSecret({ group: 'db', key: 'pw', mountRequirement: MountRequirement.FILE }), 'InjectionRefused', '', 'Global: global secrets can only be injected as environment variables', 'GCP Secrets Webhook require'],
     ] as const)('%s', async (_name, managers, secret, code, text, lead, absent) => {
       const { mutator } = setup([...managers], { FLYTE_SECRET_DB_PW: 'v' }, {}, managers.includes('Embedded' as never) ? embeddedNotFound : undefined);
-      const out = await mutator.mutate(labelled([secret]), opts);
+      const out = await mutator.mutate(labelled([secret]), { ...opts, namespace: 'p-d' });
       expect(out).toMatchObject({ kind: 'denied', code });
       if (out.kind !== 'denied') return;
       const s = secretToString(secret);
@@ -301,7 +302,7 @@ describe('mutator', () => {
     expect(proxy.volumeMounts).toEqual([{ name: 'aws-secret-vol', readOnly: true, mountPath: '/etc/flyte/secrets' }]);
   });
 
-  describe('re-admission of a pod with injected init containers (spec §4.0.5, §4.3, §4.6)', () => {
+  describe('re-admission of a pod with injected init containers (Flyte: `secret/utils.go`)', () => {
     // No group (md5 fallback) and ENV_VAR: only K8s takes these, whatever the order of the chain.
     const k8sFile = makeSecret({ key: 'password', mountRequirement: MountRequirement.FILE, envVar: 'DB_PASSWORD_FILE' });
     const k8sEnv = makeSecret({ group: 'db-creds', key: 'user', mountRequirement: MountRequirement.ENV_VAR });
@@ -351,7 +352,7 @@ describe('mutator', () => {
     expect(twice.pod.spec!.containers[0]!.env!.filter((e) => e.name === 'DB')).toHaveLength(1);
   });
 
-  describe('two managers with their own volume at /etc/flyte/secrets (spec §4.8)', () => {
+  describe('two managers with their own volume at /etc/flyte/secrets (Flyte: `secret/secrets_pod_mutator.go`)', () => {
     it.each([
       [['AWS', 'Azure'], makeSecret({ group: 'arn', key: 'name' }), 'aws-secret-vol'],
       [['GCP', 'Azure'], makeSecret({ group: 'TestSecret', groupVersion: '2' }), 'gcp-secret-vol'],

@@ -1,5 +1,5 @@
 /**
- * The pod mutator (spec §4.0.3, §4.0.4): decode the pod's `flyte.secrets/s<i>` annotations, hand each secret to the
+ * The pod mutator (Flyte: `secret/secrets_pod_mutator.go`): decode the pod's `flyte.secrets/s<i>` annotations, hand each secret to the
  * chain of secret managers (Global first, then `webhook.secretManagerTypes`) until one delivers it, and answer with
  * the mutated pod and the RFC 6902 patch from the pod received.
  *
@@ -9,7 +9,7 @@
  *   decisive one first ({@link denialMessage}); its code is the most specific one ({@link denialCode}: the first
  *   manager that claimed the secret), not the last manager's;
  * - an injection that would mount a second volume at a path where another one is already mounted (e.g. AWS and
- *   Azure both at `/etc/flyte/secrets`, spec §4.8), or redefine an env var that an earlier secret of the pod set
+ *   Azure both at `/etc/flyte/secrets`, Flyte's `secret/secrets_pod_mutator.go`), or redefine an env var that an earlier secret of the pod set
  *   (two secrets with one `env_var`; Flyte lets the last one win, and a second pass would reorder them), counts as
  *   that manager refusing, with a clear reason;
  * - re-admitting a mutated pod changes nothing (empty patch), while a container added in between gets its share: the
@@ -158,7 +158,7 @@ function hasSharedMountPath(pod: Pod): boolean {
   return false;
 }
 
-/** A reason when `after` has two volumes at one path in a container where `before` did not (spec §4.8). */
+/** A reason when `after` has two volumes at one path in a container where `before` did not (Flyte: `secret/secrets_pod_mutator.go`). */
 function mountConflict(before: Pod, after: Pod, owners: ReadonlyMap<string, string>, manager: SecretManagerType): string | undefined {
   if (!hasSharedMountPath(after)) return undefined;
   const old = mountsByContainer(before);

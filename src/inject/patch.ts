@@ -1,5 +1,5 @@
 /**
- * RFC 6902 JSON Patch between the pod the API server sent and the pod we want (spec §4.0.2).
+ * RFC 6902 JSON Patch between the pod the API server sent and the pod we want (Flyte: `executor/pkg/webhook/pod.go`).
  *
  * {@link createPatch} writes small patches: objects are compared key by key, arrays keep their common head and
  * tail so a prepended env var is one `add` at index 0. JSON pointers are escaped (`~` → `~0`, `/` → `~1`), so

@@ -22,7 +22,7 @@ import {
   type SidecarSpec,
 } from './pod-edit.js';
 
-// Spec §7.2 (Flyte's utils_test.go) and §4.0.5.
+// Flyte's `secret/utils_test.go` cases for the shared pod-editing helpers (`secret/utils.go`).
 describe('appendVolumeMounts', () => {
   it('adds the mount', () => {
     const cs: Container[] = [{ name: 'my_container' }];

@@ -1,5 +1,5 @@
 /**
- * Shared pod-editing helpers (spec §4.0.5) and the checks every injector applies to request text.
+ * Shared pod-editing helpers (Flyte: `secret/utils.go`) and the checks every injector applies to request text.
  *
  * Every helper here edits a pod that the caller has already copied, with {@link editablePod} (cheap: the pod, its
  * metadata, spec and containers are copied, everything deeper is shared) or {@link clonePod} (a deep copy);
@@ -79,7 +79,7 @@ export function allContainers(pod: Pod): Container[] {
 }
 
 /**
- * The containers that receive a manager's shared mounts and env (spec §4.0.5: every init and main container), less
+ * The containers that receive a manager's shared mounts and env (Flyte: `secret/utils.go`), less
  * the init containers an earlier admission injected (`ctx.settledInitContainers`).
  *
  * Why: Flyte applies mounts and env to the containers present at that moment, so an init container injected for
@@ -303,7 +303,7 @@ function isOwnSidecar(c: Container, s: SidecarSpec): boolean {
 
 /**
  * Add an init-container sidecar that downloads one secret into a shared in-memory volume mounted read-only at
- * `/etc/flyte/secrets` everywhere else (spec §4.3, §4.4, §4.6), editing `pod` (a copy: {@link editablePod}) in place.
+ * `/etc/flyte/secrets` everywhere else (Flyte: `secret/aws_secret_manager.go`), editing `pod` (a copy: {@link editablePod}) in place.
  * The sidecar's `env`, `resources` and `command` are copied, so `s` may hold constants shared between calls.
  *
  * Idempotent: an init container already in the pod with our name pattern, our command and the same request env is

@@ -1,5 +1,5 @@
 /**
- * The Vault injector (spec §4.5): annotations for the HashiCorp Vault Agent injector, which renders each secret to
+ * The Vault injector (Flyte: `secret/vault_secret_manager.go`): annotations for the HashiCorp Vault Agent injector, which renders each secret to
  * `/etc/flyte/secrets/<group>/<key>` (case kept). `group` is the Vault path, `key` the field, `group_version` the
  * engine: `kv1` → `.Data`, `kv2` → `.Data.data`, `db` → no template, anything else → `vaultSecretManager.kvVersion`.
  *

@@ -39,7 +39,7 @@ const memFiles =
     return undefined;
   };
 
-describe('flytekit naming (spec §7.9)', () => {
+describe('flytekit naming (flytekit: `flytekit/core/context_manager.py`)', () => {
   it('defaults: prefix _FSEC_, dir /etc/secrets, no file prefix', () => {
     expect(secretsRuntimeConfig({})).toEqual({ envPrefix: DEFAULT_ENV_PREFIX, defaultDir: DEFAULT_SECRETS_DIR, filePrefix: '' });
     expect(DEFAULT_ENV_PREFIX).toBe('_FSEC_');
@@ -72,7 +72,7 @@ describe('flytekit naming (spec §7.9)', () => {
   );
 });
 
-describe('getSecret resolution (spec §9.2)', () => {
+describe('getSecret resolution (flytekit: `flytekit/core/context_manager.py`)', () => {
   it.each(vectors.lookups)('$name', (row) => {
     const options = { env: withDir(row.env), readFile: memFiles(row.files), local: row.local === true };
     if (row.notFound !== undefined) {

@@ -1,6 +1,6 @@
 /**
  * What task code calls to read the secrets the webhook injected — flytekit's `SecretsManager` resolution
- * (spec §9.2, vectors §7.9), for Node:
+ * (flytekit: `flytekit/core/context_manager.py`), for Node:
  *
  * 1. parts = the non-empty ones of (group, groupVersion, key), in that order;
  * 2. env var `<env prefix><UPPER(parts) joined by "_">` (characters such as `-` are kept); in local mode also the

@@ -62,7 +62,7 @@ function thrown(fn: () => unknown): unknown {
   throw new Error('expected an error');
 }
 
-describe('annotation golden vectors (spec §2.6, §7.1, Appendix A)', () => {
+describe('annotation golden vectors (Flyte: `utils/secrets/marshaler.go`)', () => {
   it.each(vectors.encode)('encodes $secret (§$spec)', (row) => {
     const secret = toSecret(row.secret);
     expect(ascii(marshalSecretText(secret))).toBe(row.protoText);
@@ -103,7 +103,7 @@ describe('annotation golden vectors (spec §2.6, §7.1, Appendix A)', () => {
   });
 });
 
-describe('proto text decoding (golang/protobuf tolerance, spec §2.5)', () => {
+describe('proto text decoding (golang/protobuf tolerance, as Flyte `utils/secrets/marshaler.go`)', () => {
   it.each(vectors.protoTextDecode)('$name', (row) => {
     const parse = (): Secret => unmarshalSecretText(utf8(row.text));
     if (row.error !== undefined) {
@@ -127,7 +127,7 @@ describe('proto text decoding (golang/protobuf tolerance, spec §2.5)', () => {
   });
 });
 
-describe('encoding details (spec §2.3, §2.4)', () => {
+describe('encoding details (Flyte: `utils/secrets/marshaler.go`)', () => {
   it('escapes byte by byte with 3-digit octal, including every byte of non-ASCII UTF-8', () => {
     const s = makeSecret({ key: 'a\u0000\u0007\n\r\t"\\\'\u007fé😀' });
     expect(ascii(marshalSecretText(s))).toBe('key: "a\\000\\007\\n\\r\\t\\"\\\\\'\\177\\303\\251\\360\\237\\230\\200"\n');

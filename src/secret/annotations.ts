@@ -1,9 +1,9 @@
 /**
- * The pod-annotation wire format of secret requests (spec §2): annotation `flyte.secrets/s<i>` holds
+ * The pod-annotation wire format of secret requests (Flyte: `utils/secrets/marshaler.go`): annotation `flyte.secrets/s<i>` holds
  * `CustomBase32(ProtoText(secret))`, and the label `inject-flyte-secrets: "true"` opts the pod into the webhook.
  *
  * Byte-compatible with flyteplugins `utils/secrets/marshaler.go`, with one deliberate difference: decoded secrets
- * come back in annotation-index order (s0, s1, …, s10 numerically) instead of Go's random map order (§8.2 item 1).
+ * come back in annotation-index order (s0, s1, …, s10 numerically) instead of Go's random map order.
  *
  * @module
  */
@@ -31,7 +31,7 @@ export const MAX_SECRET_ANNOTATION_LENGTH = 262144;
 const UNMARSHAL_PREFIX = 'failed to unmarshal secrets from pod annotations: ';
 
 /**
- * Encode one secret as an annotation value. Mirrors the executor's checks (spec §2.4): an unknown mount requirement
+ * Encode one secret as an annotation value. Mirrors the executor's checks (Flyte: `utils/secrets/marshaler.go`): an unknown mount requirement
  * fails with «invalid mount requirement [<v>]», a value longer than 262144 characters with «secret descriptor cannot
  * exceed [262144]» (both code `InvalidSecret`).
  *

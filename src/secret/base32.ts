@@ -1,5 +1,5 @@
 /**
- * The two base32 variants Flyte uses (spec §2.3, §5.2, Appendix B), both **without padding**:
+ * The two base32 variants Flyte uses (Flyte: `utils/secrets/marshaler.go`), both **without padding**:
  *
  * - Flyte's custom lowercase alphabet `abcdefghijklmnopqrstuvwxyz123456` — annotation values (`flyte.secrets/s<i>`)
  *   and K8s secret volume names;
@@ -109,7 +109,7 @@ export function decodeFlyteBase32(text: string): Uint8Array {
 }
 
 /**
- * Encode bytes with the RFC 4648 alphabet (`A-Z2-7`), without padding (the Azure name codec, spec §5.2).
+ * Encode bytes with the RFC 4648 alphabet (`A-Z2-7`), without padding (the Azure name codec, Flyte's `secret/azure_utils.go`).
  *
  * @example
  * ```ts

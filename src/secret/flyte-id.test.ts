@@ -27,7 +27,7 @@ const names = JSON.parse(readFileSync(new URL('../../test/vectors/k8s-names.json
   imagePullLabels: { id: FlyteSecretId; labels: Record<string, string> }[];
 };
 
-describe('Flyte secret ids (spec §1.4, §7.2)', () => {
+describe('Flyte secret ids (Flyte: `secret/utils.go`)', () => {
   it.each(ids.encode)('encodes and decodes $encoded', (row) => {
     expect(encodeSecretName(row.id)).toBe(row.encoded);
     expect(decodeSecretName(row.encoded)).toEqual(row.id);
@@ -81,7 +81,7 @@ describe('Flyte secret ids (spec §1.4, §7.2)', () => {
   });
 });
 
-describe('K8s names (spec §4.2, §6.6, §7.7)', () => {
+describe('K8s names (Flyte: `secret/k8s_secrets.go`)', () => {
   it.each(names.md5)('md5Hex($input) = $md5', (row) => {
     expect(md5Hex(row.input)).toBe(row.md5);
   });

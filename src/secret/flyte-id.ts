@@ -1,5 +1,5 @@
 /**
- * Flyte-native secret identities (spec §1.4) and the Kubernetes names derived from them (§6.6).
+ * Flyte-native secret identities (Flyte: `secret/utils.go`) and the Kubernetes names derived from them (Flyte: `secret/imagepull_kubernetes_utils.go`).
  *
  * The canonical id string is `u__org__<org>__domain__<domain>__project__<project>__key__<name>`; empty components stay
  * empty. Org, domain and project must not contain `__` nor start or end with `_` (Flyte does not check this on encode;
@@ -118,7 +118,7 @@ export function imagePullSecretName(id: FlyteSecretId): string {
 const ALNUM = /^[a-zA-Z0-9]$/;
 
 /**
- * Flyte's label-value sanitiser (§6.6): empty → `none`; every character outside `[a-zA-Z0-9._-]` → `-`; a
+ * Flyte's label-value sanitiser (Flyte: `secret/imagepull_kubernetes_utils.go`): empty → `none`; every character outside `[a-zA-Z0-9._-]` → `-`; a
  * non-alphanumeric first or last character → `x`; longer than 63 → cut to 63, and a non-alphanumeric last character
  * → `x` again. Characters are Unicode code points (Go's regexp works on runes).
  *

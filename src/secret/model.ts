@@ -1,5 +1,5 @@
 /**
- * The request model: Flyte's `Secret` message (flyteidl2.core.Secret), spec §1.1.
+ * The request model: Flyte's `Secret` message (flyteidl2.core.Secret), Flyte's `flyteidl2/core/security.proto`
  *
  * proto3 semantics: every scalar has implicit presence, so an absent field is the empty string (or `ANY` = 0).
  *

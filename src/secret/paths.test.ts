@@ -11,7 +11,7 @@ const names = JSON.parse(readFileSync(new URL('../../test/vectors/k8s-names.json
   mountPathErrors: { components: string[] }[];
 };
 
-describe('Go simple case mapping (spec §8.2 item 21)', () => {
+describe('Go simple case mapping (Flyte: `secret/secrets_pod_mutator.go`)', () => {
   it.each([
     ['hello-World_1', 'HELLO-WORLD_1', 'hello-world_1'],
     ['ß', 'ß', 'ß'], // JS upper gives "SS"
@@ -43,7 +43,7 @@ describe('Go simple case mapping (spec §8.2 item 21)', () => {
   });
 });
 
-describe('cleanPath = Go path.Clean (spec §8.2 item 22)', () => {
+describe('cleanPath = Go path.Clean (Flyte: `secret/secrets_pod_mutator.go`)', () => {
   // Go's own path.Clean table (src/path/path_test.go).
   it.each([
     ['', '.'],

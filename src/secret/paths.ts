@@ -1,5 +1,5 @@
 /**
- * Mount paths and env-var names, computed the way Flyte's Go code computes them (spec §8.2 items 21–22):
+ * Mount paths and env-var names, computed the way Flyte's Go code computes them (Flyte: `secret/secrets_pod_mutator.go`):
  * Go's simple Unicode case mapping (`strings.ToUpper/ToLower`) and Go's `path.Clean`.
  *
  * @module
@@ -113,7 +113,7 @@ export function cleanPath(p: string): string {
 /**
  * `path.Join(SECRETS_MOUNT_ROOT, ...components)` (joined with `/`, then cleaned), refusing any result that is not
  * strictly inside {@link SECRETS_MOUNT_ROOT}: a `..` component that climbs out, or components that resolve to the root
- * itself, throw {@link FlyteSecretsError} code `InvalidPath`. Flyte would write such paths as given (§8.2 item 22).
+ * itself, throw {@link FlyteSecretsError} code `InvalidPath`. Flyte would write such paths as given.
  *
  * @example
  * ```ts

@@ -1,5 +1,5 @@
 /**
- * The protobuf text format of Flyte's `Secret` message, as golang/protobuf v1.5 writes and reads it (spec §2.3, §2.5).
+ * The protobuf text format of Flyte's `Secret` message, as golang/protobuf v1.5 writes and reads it (Flyte: `utils/secrets/marshaler.go`).
  *
  * - {@link marshalSecretText} = `proto.MarshalTextString`: one `name: value\n` line per non-default field, in field
  *   order; strings double-quoted and escaped **byte by byte** (3-digit octal for every byte outside 0x20–0x7E except
@@ -708,7 +708,7 @@ class TextParser {
 }
 
 /**
- * Parse the protobuf text form of a secret with golang/protobuf's tolerance (spec §2.5): whitespace and `#` comments,
+ * Parse the protobuf text form of a secret with golang/protobuf's tolerance (Flyte: `utils/secrets/marshaler.go`): whitespace and `#` comments,
  * `"` or `'` quotes, adjacent strings concatenated, all C escapes (`\a \b \f \n \r \t \v \? \' \" \\`, octal, `\x`,
  * `\u`, `\U`), optional `;`/`,` separators, enums by name or any 32-bit integer.
  *

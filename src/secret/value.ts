@@ -10,7 +10,7 @@ import { inspect } from 'node:util';
 const REDACTED = '[REDACTED]';
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
-/** Whether the backend stored text or bytes (Flyte's `{StringValue, BinaryValue}` pair, spec §5.3, §6.1). */
+/** Whether the backend stored text or bytes (Flyte's `{StringValue, BinaryValue}` pair, Flyte's `secret/azure_utils.go`). */
 export type SecretValueKind = 'string' | 'binary';
 
 /**

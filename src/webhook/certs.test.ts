@@ -36,7 +36,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('generateCertificates', () => {
-  it('makes a CA and a serving certificate for <svc>.<ns>.svc (spec §4.0.1)', () => {
+  it('makes a CA and a serving certificate for <svc>.<ns>.svc (Flyte: `executor/pkg/webhook/entrypoint.go`)', () => {
     const ca = new X509Certificate(bundle.caCert);
     const tls = new X509Certificate(bundle.tlsCert);
     expect(ca.ca).toBe(true);

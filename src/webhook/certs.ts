@@ -1,6 +1,6 @@
 /**
  * The webhook's TLS certificates: a private CA and a serving certificate for `<serviceName>.<namespace>.svc`
- * (spec §4.0.1), how to tell whether stored ones are still good, and the two places they are kept: the webhook's
+ * (Flyte: `executor/pkg/webhook/entrypoint.go`), how to tell whether stored ones are still good, and the two places they are kept: the webhook's
  * Kubernetes Secret (shared by every replica, written with create-if-absent and optimistic concurrency) and,
  * with `localCert`, files in `certDir`.
  *
@@ -84,7 +84,7 @@ export function servingDnsNames(serviceName: string, namespace: string): string[
 }
 
 /**
- * Make a CA and a serving certificate for the webhook Service (spec §4.0.1, with ECDSA P-256 instead of RSA 4096 and
+ * Make a CA and a serving certificate for the webhook Service (Flyte's `executor/pkg/webhook/entrypoint.go`, with ECDSA P-256 instead of RSA 4096 and
  * a bounded validity instead of 99 years). The CA: `CN=flyte-secrets-webhook-ca, O=flyte.org`, basicConstraints CA
  * (path length 0), key usage certSign/cRLSign/digitalSignature. The serving certificate: `CN=<svc>.<ns>.svc,
  * O=flyte.org`, the DNS names of {@link servingDnsNames}, key usage digitalSignature, extended key usage serverAuth.

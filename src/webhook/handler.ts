@@ -2,7 +2,7 @@
  * The admission handler: AdmissionReview bytes in, HTTP status and answer out. No sockets, so it is tested
  * directly and shared by the HTTPS server and by anything else that wants to answer reviews.
  *
- * Pipeline (spec §4.0.2): parse the review → skip what is not a pod CREATE → decode the pod → run the mutator →
+ * Pipeline (Flyte: `executor/pkg/webhook/pod.go`): parse the review → skip what is not a pod CREATE → decode the pod → run the mutator →
  * answer with a JSONPatch, «No changes», or a denial (code 400). An unexpected exception becomes a denial with a
  * generic message; it never becomes a 500 and never crashes the process.
  *

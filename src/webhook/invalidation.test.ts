@@ -69,7 +69,7 @@ describe('bearerMatches', () => {
   });
 });
 
-describe('invalidation server (spec §4.0.6, Flyte’s test cases)', () => {
+describe('invalidation server (Flyte: `executor/pkg/webhook/cache_invalidation_server.go`)', () => {
   const seen: FlyteSecretId[] = [];
   let server: InvalidationServer;
 

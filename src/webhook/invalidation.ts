@@ -1,5 +1,5 @@
 /**
- * Flyte's cache-invalidation server (spec §4.0.6): plain HTTP on `webhook.cacheInvalidationPort` (9444), one path,
+ * Flyte's cache-invalidation server (Flyte: `executor/pkg/webhook/cache_invalidation_server.go`): plain HTTP on `webhook.cacheInvalidationPort` (9444), one path,
  * `POST /invalidate-secret` with `{"org","domain","project","name"}`. The secret service calls it after it writes a
  * secret so that the Embedded injector's cache forgets the old value.
  *

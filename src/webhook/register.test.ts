@@ -24,7 +24,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('buildMutatingWebhookConfiguration', () => {
-  it('builds the default configuration (spec §4.0.1 plus timeout, reinvocation, failure policy)', () => {
+  it('builds the default configuration (Flyte: `executor/pkg/webhook/entrypoint.go`)', () => {
     const mwc = buildMutatingWebhookConfiguration(parseConfig({}), { namespace: 'flyte', caBundle: CA });
     expect(mwc).toEqual({
       apiVersion: 'admissionregistration.k8s.io/v1',
@@ -51,7 +51,7 @@ describe('buildMutatingWebhookConfiguration', () => {
     expect(MUTATE_POD_PATH).toBe('/mutate--v1-pod');
   });
 
-  it.each(vectors.map((v) => [v.name, v] as const))('§7.8 %s', (_name, v) => {
+  it.each(vectors.map((v) => [v.name, v] as const))("Flyte's webhook configuration test: %s", (_name, v) => {
     const mwc = buildMutatingWebhookConfiguration(parseConfig({ webhook: v.webhook }), { namespace: 'flyte', caBundle: CA });
     const hook = mwc.webhooks?.[0];
     if (v.namespaceSelector === null) expect(hook).not.toHaveProperty('namespaceSelector');

@@ -1,5 +1,5 @@
 /**
- * Registering the webhook with the API server: the MutatingWebhookConfiguration (spec §4.0.1, plus the fields Flyte
+ * Registering the webhook with the API server: the MutatingWebhookConfiguration (Flyte's `executor/pkg/webhook/entrypoint.go`, plus the fields Flyte
  * leaves out), where its caBundle comes from, and create-or-update with optimistic concurrency.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The admission webhook's HTTPS server (node:https), spec §4.0.1 item 4.
+ * The admission webhook's HTTPS server (node:https), Flyte's `executor/pkg/webhook/entrypoint.go`.
  *
  * Routes: `POST /mutate--v1-pod` (AdmissionReview in, AdmissionReview out), `GET /healthz` (liveness), `GET /readyz`
  * (503 while not ready or shutting down), `GET /metrics` (Prometheus text). Anything else is 404; a wrong method is

@@ -21,7 +21,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
-import { createEmbeddedSecretManager } from '../../src/fetch/index.js';
+import { createEmbeddedSecretManager } from '../../src/assemble/index.js';
 import { INJECT_LABEL, INJECT_LABEL_VALUE, secretsToAnnotations } from '../../src/secret/annotations.js';
 import { MountRequirement, makeSecret } from '../../src/secret/model.js';
 import { generateCertificates } from '../../src/webhook/certs.js';

@@ -24,7 +24,8 @@ import { encodeBinaryEnvelope, encodeStringEnvelope } from '../../src/azure/secr
 import { keyVaultNameForId } from '../../src/azure/secret-name.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
-import { createBackendFetcher, createEmbeddedSecretManager, type EmbeddedDeps } from '../../src/fetch/index.js';
+import { createEmbeddedSecretManager } from '../../src/assemble/index.js';
+import { createBackendFetcher, type EmbeddedDeps } from '../../src/fetch/index.js';
 import { INJECT_LABEL, INJECT_LABEL_VALUE, secretsToAnnotations } from '../../src/secret/annotations.js';
 import { encodeSecretName, md5Hex, type FlyteSecretId } from '../../src/secret/flyte-id.js';
 import { MountRequirement, makeSecret, type Secret } from '../../src/secret/model.js';

@@ -1,5 +1,5 @@
 /**
- * Drives the injector tests from `test/vectors/injectors.json` (spec §7.3 and derived cases). Every case checks the
+ * Drives the injector tests from `test/vectors/injectors.json` (Flyte: `secret/secrets_test.go`). Every case checks the
  * outcome, that the inputs are not mutated (deep-frozen, and compared after), that the result is a valid pod
  * (`pod-schema.ts`), and that injecting again changes nothing (empty patch).
  */

@@ -1,6 +1,6 @@
 /**
  * `flyte-secrets azure …`: Flyte's Azure Key Vault name codec and value envelope on the command line
- * (spec §5.2, §5.3), for platform teams who store Flyte-native secrets in Key Vault by hand or by script.
+ * (Flyte: `secret/azure_utils.go`), for platform teams who store Flyte-native secrets in Key Vault by hand or by script.
  *
  * - `azure encode-name --org O --domain D --project P [--] NAME` prints the Key Vault secret name;
  * - `azure decode-name NAME` prints `{"org","domain","project","name"}` as JSON;
@@ -12,7 +12,6 @@
 import type { Command } from 'commander';
 import { decodeKeyVaultName, keyVaultNameForId } from '../../azure/secret-name.js';
 import { decodeEnvelope, decodeKeyVaultValue, encodeBinaryEnvelope, encodeStringEnvelope } from '../../azure/secret-value.js';
-import { valueFreeError } from '../../fetch/fetcher.js';
 import { CliError, printLine, readInput, readStdin, writeBytes } from '../io.js';
 import { DEFAULT_ORG } from '../../secret/flyte-id.js';
 
@@ -124,13 +123,8 @@ export function register(program: Command): void {
     )
     .action(async (options: DecodeValueOptions) => {
       const text = new TextDecoder('utf-8').decode(await readStdin());
-      let value;
-      try {
-        value = options.plain === true ? decodeKeyVaultValue(text, { plainValues: 'string' }) : decodeEnvelope(text);
-      } catch (err) {
-        // Never echo the input (it is a secret): a message quoting part of it is replaced by a generic one.
-        throw valueFreeError(err, text);
-      }
+      // The codecs' messages never quote the input (it is a secret), so their errors are reported as they are.
+      const value = options.plain === true ? decodeKeyVaultValue(text, { plainValues: 'string' }) : decodeEnvelope(text);
       await writeBytes(value.bytes());
     });
 }

@@ -33,7 +33,7 @@ export async function runInject(options: InjectOptions): Promise<void> {
   const [{ createAdmissionHandler }, { applyPatch }, { createInjectorsFromConfig }] = await Promise.all([
     import('../../webhook/handler.js'),
     import('../../inject/patch.js'),
-    import('./serve.js'),
+    import('../../assemble/index.js'),
   ]);
   const { parsePodText, toYaml } = await import('../pod-text.js');
   const config = await readConfigFile(options.config);

@@ -1,6 +1,6 @@
 /**
  * `flyte-secrets secret create|get|list|delete`: manage Flyte-native secrets stored in Azure Key Vault, under the
- * names and in the envelope the Embedded manager reads (spec §1.4, §5.2, §5.3), so the webhook finds them.
+ * names and in the envelope the Embedded manager reads (Flyte: `secret/utils.go`), so the webhook finds them.
  *
  * - `create --vault URL [--org O] [--domain D] [--project P] NAME (--value V | --from-file F) [--binary]`
  * - `get … NAME [--reveal] [--json]` prints metadata (name, scope, version, updated, kind); the value only with `--reveal`
@@ -16,7 +16,7 @@ import { Option, type Command } from 'commander';
 import { keyVaultNameForId, decodeKeyVaultName } from '../../azure/secret-name.js';
 import { KEY_VAULT_MAX_VALUE_BYTES, decodeKeyVaultValue, encodeBinaryEnvelope, encodeStringEnvelope } from '../../azure/secret-value.js';
 import { errorMessage, isFlyteSecretsError } from '../../errors.js';
-import { valueFreeError } from '../../fetch/fetcher.js';
+import { withDeadline } from '../../fetch/deadline.js';
 import { DEFAULT_ORG, encodeSecretName, type FlyteSecretId } from '../../secret/flyte-id.js';
 import { CliError, printLine, readInput, writeBytes } from '../io.js';
 import { describeTlsProblem, isTlsErrorCode } from '../../tls-problem.js';
@@ -174,12 +174,14 @@ async function invalidate(url: string, id: FlyteSecretId): Promise<void> {
   if (target.pathname === '/' || target.pathname === '') target.pathname = '/invalidate-secret';
   const token = process.env.FLYTE_SECRETS_INVALIDATION_TOKEN ?? '';
   try {
-    const res = await fetch(target, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token !== '' ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ org: id.org, domain: id.domain, project: id.project, name: id.name }),
-      signal: AbortSignal.timeout(5000),
-    });
+    const res = await withDeadline(5000, undefined, (signal) =>
+      fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token !== '' ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ org: id.org, domain: id.domain, project: id.project, name: id.name }),
+        signal,
+      }),
+    );
     if (!res.ok) process.stderr.write(`warning: cache invalidation at ${target.href} answered HTTP ${res.status}; the webhook may serve the old value until its cache expires\n`);
   } catch (err) {
     process.stderr.write(`warning: cache invalidation at ${target.href} failed (${errorMessage(err)}); the webhook may serve the old value until its cache expires\n`);
@@ -226,7 +228,7 @@ async function runGet(name: string, options: GetOptions): Promise<void> {
       kind = v.kind;
       value = v.bytes();
     } catch (err) {
-      if (options.reveal === true) throw new CliError(`secret ${encodeSecretName(id)} holds a damaged Flyte envelope: ${errorMessage(valueFreeError(err, text))}`, 1);
+      if (options.reveal === true) throw new CliError(`secret ${encodeSecretName(id)} holds a damaged Flyte envelope: ${errorMessage(err)}`, 1);
       kind = 'invalid envelope';
     }
   }

@@ -8,60 +8,16 @@
  * With `webhook.localCert` and a reachable Kubernetes API, the certificates are checked and renewed in-process
  * (`startCertificateRenewal`, src/webhook/certs.ts) and reloaded by the TLS watcher, without a restart.
  *
- * Also exports {@link createInjectorsFromConfig}, the one place that turns a config into the injector chain (with the
- * Embedded injector's fetcher, budget and cache), so `serve` and `inject` run the same mutation.
+ * The injector chain comes from `createInjectorsFromConfig` (src/assemble), as for `inject` and `dev`.
  *
  * @module
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Registry } from 'prom-client';
-import type { Config, SecretManagerType } from '../../config/schema.js';
-import type { EmbeddedDeps } from '../../fetch/index.js';
-import type { SecretInjector } from '../../inject/injector.js';
-import type { PodMutator } from '../../inject/mutator.js';
+import type { Config } from '../../config/schema.js';
 import type { CertificateRenewal } from '../../webhook/certs.js';
 import type { Logger } from '../../webhook/logger.js';
 import { untilStopSignal } from '../signals.js';
-
-/** Options of {@link createInjectorsFromConfig}. */
-export interface RuntimeInjectorOptions {
-  /** Environment of the Global provider and `POD_NAMESPACE` (default `process.env`). */
-  env?: NodeJS.ProcessEnv;
-  /** Registry to put the Embedded fetcher's metrics on (the webhook's `/metrics`). */
-  registry?: Registry;
-  /** More for the Embedded manager (e.g. `azure: { credential, ca }` for a local vault); see `EmbeddedDeps`. */
-  embedded?: Omit<EmbeddedDeps, 'env' | 'registry'>;
-}
-
-/** The injector chain and the mutator over it. */
-export interface RuntimeInjectors {
-  injectors: Map<SecretManagerType, SecretInjector>;
-  mutator: PodMutator;
-}
-
-/**
- * Build the injector chain of `config` and the mutator over it: `buildInjectors` + `createMutator`, plus, when
- * `Embedded` is enabled, the Embedded injector from `createEmbeddedSecretManager` (src/fetch/index.ts: the fetcher
- * chosen by `embeddedSecretManagerConfig.type`, the request budget and the cache). Modules are loaded lazily.
- *
- * @example
- * ```ts
- * const { injectors, mutator } = await createInjectorsFromConfig(loadConfigFile('config.yaml'));
- * ```
- */
-export async function createInjectorsFromConfig(config: Config, options: RuntimeInjectorOptions = {}): Promise<RuntimeInjectors> {
-  const env = options.env ?? process.env;
-  const [{ enabledManagers }, { buildInjectors, createMutator }] = await Promise.all([import('../../config/schema.js'), import('../../inject/mutator.js')]);
-  let embedded: SecretInjector | undefined;
-  if (enabledManagers(config.webhook).includes('Embedded')) {
-    // Engineer G's assembly: backend fetcher → request budget → cache → Embedded injector.
-    const { createEmbeddedSecretManager } = await import('../../fetch/index.js');
-    embedded = await createEmbeddedSecretManager(config, { ...options.embedded, env, ...(options.registry === undefined ? {} : { registry: options.registry }) });
-  }
-  const injectors = buildInjectors(config, { env, ...(embedded === undefined ? {} : { embedded }) });
-  return { injectors, mutator: createMutator(config, injectors) };
-}
 
 function parsePort(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('expected a port number 0-65535');
@@ -136,11 +92,12 @@ export interface ServeOptions {
  * ```
  */
 export async function runServe(options: ServeOptions): Promise<void> {
-  const [{ startWebhookServer }, { createLogger }, { createWebhookMetrics }, { readConfigFile }] = await Promise.all([
+  const [{ startWebhookServer }, { createLogger }, { createWebhookMetrics }, { readConfigFile }, { createInjectorsFromConfig }] = await Promise.all([
     import('../../webhook/server.js'),
     import('../../webhook/logger.js'),
     import('../../webhook/metrics.js'),
     import('../io.js'),
+    import('../../assemble/index.js'),
   ]);
   const config = await readConfigFile(options.config);
   const logger = createLogger({ level: config.flyteSecrets.server.logLevel });
