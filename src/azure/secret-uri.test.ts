@@ -106,6 +106,29 @@ describe('URI properties (bounded)', () => {
     );
   });
 
+  it('parses "https://…" (the fast path) as it parses the same URI with the scheme in capitals (the general path)', () => {
+    const tail = fc.oneof(
+      fc.tuple(vault, fc.constantFrom(...KEY_VAULT_DNS_SUFFIXES), name, version, fc.constantFrom('', '/', '//', ':443', '?x')).map(
+        ([v, suffix, n, ver, extra]) => `${v}.${suffix}${extra === ':443' ? extra : ''}/secrets/${n}${ver === undefined ? '' : `/${ver}`}${extra === ':443' ? '' : extra}`,
+      ),
+      fc.string({ maxLength: 40 }),
+    );
+    const outcome = (text: string): unknown => {
+      try {
+        return parseKeyVaultSecretUri(text);
+      } catch (e) {
+        // The message quotes the input, whose scheme differs; the rest of it must be the same.
+        return (e as Error).message.replace(/^invalid Key Vault secret URI "(?:https|HTTPS):\/\//, '');
+      }
+    };
+    fc.assert(
+      fc.property(tail, (t) => {
+        expect(outcome(`https://${t}`)).toEqual(outcome(`HTTPS://${t}`));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('on arbitrary input the parser throws only FlyteSecretsError', () => {
     const near = fc
       .tuple(vault, name, fc.nat(), fc.constantFrom('', '/', '?', '#', '@', ':', '%', ' ', '.', '[', ']', '\\', '_', 'é'))

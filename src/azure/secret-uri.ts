@@ -140,12 +140,18 @@ export function parseKeyVaultSecretUri(text: string, options: ParseKeyVaultSecre
   const bad = firstSpaceOrControl(text);
   if (bad >= 0) throw fail(`it contains whitespace or a control character at position ${bad}`);
 
-  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(text);
-  if (scheme === null) throw fail('it does not start with https://');
-  if ((scheme[1] ?? '').toLowerCase() !== 'https') throw fail(`the scheme must be https, not ${quote(scheme[1] ?? '')}`);
-  const afterScheme = text.slice(scheme[0].length);
-  if (!afterScheme.startsWith('//')) throw fail('it does not start with https://');
-  const rest = afterScheme.slice(2);
+  let rest: string;
+  if (text.startsWith('https://')) {
+    // The usual spelling: what the general check below accepts, without a match array.
+    rest = text.slice(8);
+  } else {
+    const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(text);
+    if (scheme === null) throw fail('it does not start with https://');
+    if ((scheme[1] ?? '').toLowerCase() !== 'https') throw fail(`the scheme must be https, not ${quote(scheme[1] ?? '')}`);
+    const afterScheme = text.slice(scheme[0].length);
+    if (!afterScheme.startsWith('//')) throw fail('it does not start with https://');
+    rest = afterScheme.slice(2);
+  }
 
   if (rest.includes('?')) throw fail('it must not have a query string ("?…")');
   if (rest.includes('#')) throw fail('it must not have a fragment ("#…")');
@@ -218,7 +224,7 @@ export function parseKeyVaultSecretUri(text: string, options: ParseKeyVaultSecre
   if (!path.startsWith('/secrets/')) {
     throw fail(`the path must be /secrets/<secret-name> or /secrets/<secret-name>/<version>, not ${quote(path)}`);
   }
-  const trimmed = path.slice('/secrets/'.length).replace(/\/$/, '');
+  const trimmed = path.endsWith('/') ? path.slice('/secrets/'.length, -1) : path.slice('/secrets/'.length);
   const segments = trimmed.split('/');
   if (segments.length > 2) {
     throw fail(`the path has too many segments (expected /secrets/<secret-name> or /secrets/<secret-name>/<version>)`);

@@ -11,11 +11,12 @@
  *
  * @module
  */
+import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Config } from '../config/schema.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { secretToString } from '../secret/annotations.js';
 import { cleanPath, ENV_SECRETS_ENV_PREFIX, envVarName, goToUpper } from '../secret/paths.js';
-import { injected, notMine, refused, refusedLazily, type InjectOutcome, type SecretInjector } from './injector.js';
+import { injected, notMine, refused, refusedLazily, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
 import { editablePod, envVarNameProblem, setSharedEnv, unrecognizedMountRequirement } from './pod-edit.js';
 
 /** Where the Global provider looks secrets up (the webhook's own environment and file system, injected). */
@@ -25,6 +26,8 @@ export interface GlobalProviderDeps {
   /** Read a whole file; rejects when it cannot be read (treated as "not found"). */
   readFile: (path: string) => Promise<Uint8Array>;
 }
+
+const NOT_MINE = { notMine: true } as const;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -41,10 +44,13 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
   const dir = cleanPath(config.secrets['secrets-prefix']);
   const podPrefix = config.webhook.secretEnvVarPrefix;
 
+  // The reason is only written if no manager delivers the secret.
+  const notForGlobal = (secret: Secret): InjectOutcome =>
+    refusedLazily(() => `both key and group are required parameters. Secret: [${secretToString(secret)}]`, 'InvalidSecret', NOT_MINE);
+
   async function lookUp(secret: Secret): Promise<{ value: string } | InjectOutcome> {
     const { group, key } = secret;
-    // The usual case for a secret of another manager: the reason is only written if no manager delivers it.
-    if (group === '' || key === '') return refusedLazily(() => `both key and group are required parameters. Secret: [${secretToString(secret)}]`, 'InvalidSecret', { notMine: true });
+    if (group === '' || key === '') return notForGlobal(secret);
     const envName = `${envPrefix}${goToUpper(group)}_${goToUpper(key)}`;
     const filePath = cleanPath(`${dir}/${group}/${key}`);
     if (!filePath.startsWith(dir === '/' ? '/' : `${dir}/`)) {
@@ -67,33 +73,39 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
 
   return {
     type: 'Global',
-    async inject(secret, pod, ctx): Promise<InjectOutcome> {
-      const found = await lookUp(secret);
-      if (!('value' in found)) return found;
-      switch (secret.mountRequirement) {
-        case MountRequirement.ANY:
-        case MountRequirement.ENV_VAR:
-          break;
-        case MountRequirement.FILE:
-          return refused(`global secrets can only be injected as environment variables [${secret.group}/${secret.key}]`, 'InjectionRefused');
-        default: {
-          const p = unrecognizedMountRequirement(secret);
-          return notMine(p.reason, p.code);
-        }
-      }
-      const name = envVarName(podPrefix, secret.group, secret.key);
-      const bad = envVarNameProblem('Global', name, 'the secret');
-      if (bad !== undefined) return refused(bad.reason, bad.code);
-      const out = editablePod(pod);
-      setSharedEnv(
-        out,
-        [
-          { name: ENV_SECRETS_ENV_PREFIX, value: podPrefix },
-          { name, value: found.value },
-        ],
-        ctx,
-      );
-      return injected(out);
+    inject(secret, pod, ctx): Promise<InjectOutcome> {
+      // The usual case (a secret for another manager) needs no lookup: answer without an async function's frames.
+      if (secret.group === '' || secret.key === '') return Promise.resolve(notForGlobal(secret));
+      return lookUpAndInject(secret, pod, ctx);
     },
   };
+
+  async function lookUpAndInject(secret: Secret, pod: Pod, ctx: InjectContext): Promise<InjectOutcome> {
+    const found = await lookUp(secret);
+    if (!('value' in found)) return found;
+    switch (secret.mountRequirement) {
+      case MountRequirement.ANY:
+      case MountRequirement.ENV_VAR:
+        break;
+      case MountRequirement.FILE:
+        return refused(`global secrets can only be injected as environment variables [${secret.group}/${secret.key}]`, 'InjectionRefused');
+      default: {
+        const p = unrecognizedMountRequirement(secret);
+        return notMine(p.reason, p.code);
+      }
+    }
+    const name = envVarName(podPrefix, secret.group, secret.key);
+    const bad = envVarNameProblem('Global', name, 'the secret');
+    if (bad !== undefined) return refused(bad.reason, bad.code);
+    const out = editablePod(pod);
+    setSharedEnv(
+      out,
+      [
+        { name: ENV_SECRETS_ENV_PREFIX, value: podPrefix },
+        { name, value: found.value },
+      ],
+      ctx,
+    );
+    return injected(out);
+  }
 }

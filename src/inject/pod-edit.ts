@@ -295,6 +295,13 @@ export interface SidecarSpec {
 
 const digits = /^\d+$/;
 
+/** True when an init container or a container of `spec` is called `name`. */
+function nameTaken(spec: NonNullable<Pod['spec']>, name: string): boolean {
+  for (const c of spec.initContainers ?? []) if (c.name === name) return true;
+  for (const c of spec.containers ?? []) if (c.name === name) return true;
+  return false;
+}
+
 function isOwnSidecar(c: Container, s: SidecarSpec): boolean {
   if (!c.name.startsWith(s.namePrefix) || !digits.test(c.name.slice(s.namePrefix.length))) return false;
   if (!s.env.every((e) => envValue(c, e.name) === (e.value ?? ''))) return false;
@@ -327,8 +334,7 @@ export function injectSidecar(pod: Pod, s: SidecarSpec, ctx?: Pick<InjectContext
       }
     }
     let n = inits.length;
-    const names = new Set(allContainers(pod).map((c) => c.name));
-    for (let guard = 0; names.has(`${s.namePrefix}${n}`) && guard < 10_000; guard++) n++;
+    for (let guard = 0; nameTaken(spec, `${s.namePrefix}${n}`) && guard < 10_000; guard++) n++;
     const container: Container = {
       name: `${s.namePrefix}${n}`,
       image: s.image,

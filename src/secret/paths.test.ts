@@ -38,6 +38,18 @@ describe('Go simple case mapping (Flyte: `secret/secrets_pod_mutator.go`)', () =
     );
   });
 
+  it('maps ASCII text as the code-point walk does (the ASCII fast path equals the walk a non-ASCII character forces)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)), maxLength: 40 }), (s) => {
+        // "é" makes the whole string non-ASCII, so it takes the walk; it maps to "É" and back on its own.
+        expect(goToUpper(`${s}é`)).toBe(`${goToUpper(s)}É`);
+        expect(goToLower(`${s}É`)).toBe(`${goToLower(s)}é`);
+        expect(goToUpper(s)).toHaveLength(s.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it.each(names.envVarNames)('envVarName($prefix, $parts) = $name', (row) => {
     expect(envVarName(row.prefix, ...row.parts)).toBe(row.name);
   });
@@ -95,6 +107,22 @@ describe('cleanPath = Go path.Clean (Flyte: `secret/secrets_pod_mutator.go`)', (
         expect(cleanPath(p)).toBe(normalized.length > 1 ? normalized.replace(/\/$/, '') : normalized);
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('cleanPath fast path', () => {
+  it('returns a path it would not change as is, and agrees with the full clean on any path (a trailing slash forces it)', () => {
+    const seg = fc.oneof(fc.constantFrom('a', 'b', '.', '..', '', '...', '.a', '..b', 'c.d', 'a..'), fc.string({ maxLength: 4 }));
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(seg, { maxLength: 8 }), (rooted, segs) => {
+        const p = `${rooted ? '/' : ''}${segs.join('/')}`;
+        if (p === '') return;
+        const clean = cleanPath(p);
+        expect(cleanPath(`${p}/`)).toBe(clean);
+        expect(cleanPath(clean)).toBe(clean);
+      }),
+      { numRuns: 500 },
     );
   });
 });

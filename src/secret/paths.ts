@@ -36,6 +36,9 @@ const SIMPLE_UPPER_EXCEPTIONS: ReadonlyMap<number, number> = (() => {
 })();
 const SIMPLE_LOWER_EXCEPTIONS: ReadonlyMap<number, number> = new Map([[0x130, 0x69]]);
 
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
 function mapSimple(s: string, full: (c: string) => string, exceptions: ReadonlyMap<number, number>): string {
   let out = '';
   for (const ch of s) {
@@ -67,6 +70,8 @@ function mapSimple(s: string, full: (c: string) => string, exceptions: ReadonlyM
  * ```
  */
 export function goToUpper(s: string): string {
+  // ASCII maps one character to one in both Go and JS, and no exception is ASCII: skip the walk.
+  if (ASCII.test(s)) return s.toUpperCase();
   return mapSimple(s, (c) => c.toUpperCase(), SIMPLE_UPPER_EXCEPTIONS);
 }
 
@@ -79,7 +84,27 @@ export function goToUpper(s: string): string {
  * ```
  */
 export function goToLower(s: string): string {
+  if (ASCII.test(s)) return s.toLowerCase();
   return mapSimple(s, (c) => c.toLowerCase(), SIMPLE_LOWER_EXCEPTIONS);
+}
+
+/**
+ * True when {@link cleanPath} would return `p` unchanged: no empty, `.` or `..` element, and no trailing slash
+ * (the root `/` alone is clean).
+ */
+function isClean(p: string): boolean {
+  if (p === '/') return true;
+  let start = 0;
+  if (p.charCodeAt(0) === 0x2f) start = 1;
+  for (let i = start; i <= p.length; i++) {
+    if (i < p.length && p.charCodeAt(i) !== 0x2f) continue;
+    const len = i - start;
+    // An empty element (a doubled or trailing slash), "." or "..".
+    if (len === 0) return false;
+    if (p.charCodeAt(start) === 0x2e && (len === 1 || (len === 2 && p.charCodeAt(start + 1) === 0x2e))) return false;
+    start = i + 1;
+  }
+  return true;
 }
 
 /**
@@ -93,6 +118,7 @@ export function goToLower(s: string): string {
  */
 export function cleanPath(p: string): string {
   if (p === '') return '.';
+  if (isClean(p)) return p;
   const rooted = p.startsWith('/');
   const out: string[] = [];
   let leadingDotDots = 0;

@@ -125,14 +125,22 @@ function optionalString(obj: Record<string, unknown>, key: string, where: string
   return v;
 }
 
+function groupVersionField(obj: Record<string, unknown>, field: string, key: string): string {
+  const v = obj[field];
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string') throw new AdmissionReviewError(`invalid AdmissionReview: request.${key}.${field} must be a string`);
+  return v;
+}
+
 function groupVersion<K extends string>(obj: Record<string, unknown>, key: string, last: K): Record<'group' | 'version' | K, string> | undefined {
   const v = obj[key];
   if (v === undefined || v === null) return undefined;
   if (!isRecord(v)) throw new AdmissionReviewError(`invalid AdmissionReview: request.${key} must be an object`);
-  const out = {} as Record<'group' | 'version' | K, string>;
-  for (const field of ['group', 'version', last] as const) {
-    out[field] = optionalString(v, field, `request.${key}`) ?? '';
-  }
+  // Field by field (no loop over a fresh array, no "request.<key>" string unless there is an error).
+  const group = groupVersionField(v, 'group', key);
+  const version = groupVersionField(v, 'version', key);
+  const out = { group, version } as Record<'group' | 'version' | K, string>;
+  out[last] = groupVersionField(v, last, key);
   return out;
 }
 
@@ -248,7 +256,7 @@ export function sanitizeWarnings(warnings: readonly string[]): string[] {
 export function buildAdmissionResponse(apiVersion: AdmissionApiVersion, uid: string, decision: AdmissionDecision): AdmissionReview {
   const response: AdmissionResponse = { uid, allowed: decision.allowed };
   if (decision.allowed) {
-    response.status = { code: 200, ...(decision.message === undefined ? {} : { message: decision.message }) };
+    response.status = decision.message === undefined ? { code: 200 } : { code: 200, message: decision.message };
     if (decision.patch !== undefined && decision.patch.length > 0) {
       response.patchType = 'JSONPatch';
       response.patch = Buffer.from(JSON.stringify(decision.patch), 'utf8').toString('base64');

@@ -149,8 +149,9 @@ function isJsonContentType(value: string | undefined): boolean {
 }
 
 function sendJson(res: ServerResponse, status: number, body: object, headers?: Record<string, string>): void {
-  const text = JSON.stringify(body);
-  const head: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
+  // Encoded once: its length and the bytes written come from the same buffer.
+  const text = Buffer.from(JSON.stringify(body), 'utf8');
+  const head: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': text.length };
   if (headers !== undefined) Object.assign(head, headers);
   res.writeHead(status, head);
   res.end(text);
