@@ -155,10 +155,18 @@ export interface EmbeddedInjectorOptions {
   now?: () => number;
 }
 
+/** What {@link EmbeddedInjector.resolve} answers: the value, or why the admission rules give none. */
+export type ResolveOutcome = { value: SecretValue; source: CachedValue['source'] } | { reason: string; code: ErrorCode };
+
 /** The Embedded injector, with its cache exposed for diagnostics. */
 export interface EmbeddedInjector extends SecretInjector {
   readonly type: 'Embedded';
   readonly cache: SecretCache;
+  /**
+   * Resolve `secret` for `pod` in `namespace` exactly as admission does (scope from the labels, the namespace check,
+   * project → domain → org through the cache), without touching the pod. The broker serves what this answers.
+   */
+  resolve(secret: Secret, pod: Pod, namespace: string, bounds?: CallBounds): Promise<ResolveOutcome>;
   invalidate(id: FlyteSecretId): void;
 }
 
@@ -255,33 +263,43 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     return { reason: '[SecretNotFoundAcrossAllScopes] secret not found across all scopes', code: 'SecretNotFoundAcrossAllScopes' };
   }
 
-  async function inject(secret: Secret, pod: Pod, ctx: InjectContext): Promise<InjectOutcome> {
-    if (secret.key === '') return notMine(`EmbeddedSecretManager requires key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
+  /** The scope id of `secret` for a pod with these labels in `namespace`, or why the Embedded manager refuses it. */
+  function scopeOf(secret: Secret, labels: Record<string, string>, namespace: string): { id: FlyteSecretId } | { outcome: InjectOutcome } {
+    if (secret.key === '') return { outcome: notMine(`EmbeddedSecretManager requires key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret') };
     const mount = secret.mountRequirement;
     if (mount !== MountRequirement.ANY && mount !== MountRequirement.ENV_VAR && mount !== MountRequirement.FILE) {
       const p = unrecognizedMountRequirement(secret);
-      return notMine(p.reason, p.code);
+      return { outcome: notMine(p.reason, p.code) };
     }
-    const labels = pod.metadata?.labels ?? {};
     for (const label of SCOPE_LABELS) {
       if ((labels[label] ?? '') === '') {
-        return refused(`[SecretRequirementsError] secret read requirements not met due to empty ${label} field in the pod labels`, 'SecretRequirementsError');
+        return { outcome: refused(`[SecretRequirementsError] secret read requirements not met due to empty ${label} field in the pod labels`, 'SecretRequirementsError') };
       }
     }
     const id: FlyteSecretId = { org: labels.organization ?? '', project: labels.project ?? '', domain: labels.domain ?? '', name: secret.key };
     if (scopeConfig.enforceNamespaceScope) {
       const expected = expectedNamespace(scopeConfig.namespaceTemplate, id);
-      if (ctx.namespace !== expected) {
-        return refused(
-          `Embedded: the pod's labels name project ${quote(id.project)} and domain ${quote(id.domain)}, whose secrets may only be used in namespace ${quote(expected)}, but the pod is in namespace ${quote(ctx.namespace)} (flyteSecrets.embedded.enforceNamespaceScope, namespaceTemplate ${quote(scopeConfig.namespaceTemplate)})`,
-          'InjectionRefused',
-        );
+      if (namespace !== expected) {
+        return {
+          outcome: refused(
+            `Embedded: the pod's labels name project ${quote(id.project)} and domain ${quote(id.domain)}, whose secrets may only be used in namespace ${quote(expected)}, but the pod is in namespace ${quote(namespace)} (flyteSecrets.embedded.enforceNamespaceScope, namespaceTemplate ${quote(scopeConfig.namespaceTemplate)})`,
+            'InjectionRefused',
+          ),
+        };
       }
     }
     for (const [field, value] of [['key', secret.key], ['env_var', secret.envVar]] as const) {
       const p = controlCharProblem('Embedded', field, value);
-      if (p !== undefined) return refused(p.reason, p.code);
+      if (p !== undefined) return { outcome: refused(p.reason, p.code) };
     }
+    return { id };
+  }
+
+  async function inject(secret: Secret, pod: Pod, ctx: InjectContext): Promise<InjectOutcome> {
+    const scoped = scopeOf(secret, pod.metadata?.labels ?? {}, ctx.namespace);
+    if ('outcome' in scoped) return scoped.outcome;
+    const { id } = scoped;
+    const mount = secret.mountRequirement;
     const asFile = mount === MountRequirement.FILE;
     let filePath = '';
     if (asFile) {
@@ -363,10 +381,21 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     setSharedEnv(pod, vars, ctx);
   }
 
+  async function resolve(secret: Secret, pod: Pod, namespace: string, bounds: CallBounds = {}): Promise<ResolveOutcome> {
+    const scoped = scopeOf(secret, pod.metadata?.labels ?? {}, namespace);
+    if ('outcome' in scoped) {
+      const o = scoped.outcome;
+      return o.injected ? { reason: 'Embedded: internal error', code: 'Internal' } : { reason: o.reason, code: o.code };
+    }
+    const result = await lookUp(scoped.id, { deadline: bounds.deadline ?? now() + fetchConfig.admissionBudget, ...(bounds.signal === undefined ? {} : { signal: bounds.signal }) });
+    return 'found' in result ? { value: result.found.value, source: result.found.cached.source } : result;
+  }
+
   return {
     type: 'Embedded',
     cache,
     inject,
+    resolve,
     invalidate(id: FlyteSecretId): void {
       cache.invalidate(id);
     },
