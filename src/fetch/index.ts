@@ -58,6 +58,8 @@ export interface EmbeddedDeps {
   cache?: 'none' | SecretCache;
   /** A shared request budget (default: one built from `flyteSecrets.fetch`). */
   budget?: RequestBudget;
+  /** The broker as pods reach it (`flyteSecrets.embedded.delivery: agent`); default from `webhook.*` and `<certDir>/ca.crt`. */
+  broker?: { url: string; caPem: () => string };
 }
 
 /**
@@ -126,7 +128,9 @@ export async function createEmbeddedSecretManager(config: Config, deps: Embedded
     ? (await import('./k8s.js')).createImagePullSecretStore({ api: await kubeApiOf(deps), referenceNamespace: deps.referenceNamespace ?? (env.POD_NAMESPACE || e.k8sConfig.namespace) })
     : undefined;
   const cache = deps.cache === 'none' ? uncachedSecretCache(metrics) : deps.cache;
+  const broker = config.flyteSecrets.embedded.delivery !== 'agent' ? undefined : (deps.broker ?? (await import('../webhook/broker-ca.js')).brokerEndpoint(config, env));
   return createEmbeddedInjector({
+    ...(broker ? { broker } : {}),
     config,
     fetcher,
     metrics,

@@ -37,6 +37,8 @@ import { imagePullSecretName, scopeCascade, type FlyteSecretId } from '../secret
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { ENV_SECRETS_ENV_PREFIX, SECRETS_MOUNT_ROOT, envVarName, secretFilePath } from '../secret/paths.js';
 import type { SecretValue } from '../secret/value.js';
+import { AGENT_SECRETS_VOLUME_NAME } from './agent.js';
+import { agentDeliversAsFile, agentSettingsOf, deliverEmbeddedThroughAgent, envFilesOf, type EmbeddedAgentParams } from './embedded-agent.js';
 import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
 import {
   allContainers,
@@ -153,6 +155,11 @@ export interface EmbeddedInjectorOptions {
   metrics?: FetchMetrics;
   /** Clock, for tests. */
   now?: () => number;
+  /**
+   * The broker as pods reach it; required with `flyteSecrets.embedded.delivery: agent`. `caPem` answers the PEM of
+   * the CA beside the serving certificate (`<certDir>/ca.crt`), read again when it changes.
+   */
+  broker?: { url: string; caPem: () => string };
 }
 
 /** What {@link EmbeddedInjector.resolve} answers: the value, or why the admission rules give none. */
@@ -222,6 +229,23 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
   if (embeddedConfig.imagePullSecrets.enabled && options.imagePull === undefined) {
     throw new Error('createEmbeddedInjector: webhook.embeddedSecretManagerConfig.imagePullSecrets.enabled needs an image-pull secret store (Kubernetes access)');
   }
+  if (scopeConfig.delivery === 'agent' && options.broker === undefined) {
+    throw new Error('createEmbeddedInjector: flyteSecrets.embedded.delivery agent needs the broker (its URL and CA)');
+  }
+  const broker = options.broker;
+  const agentParams: EmbeddedAgentParams | undefined =
+    broker === undefined || scopeConfig.delivery !== 'agent'
+      ? undefined
+      : {
+          agent: agentSettingsOf(config),
+          envFiles: envFilesOf(config),
+          brokerUrl: broker.url,
+          get brokerCaPem() {
+            return broker.caPem();
+          },
+          audience: config.flyteSecrets.broker.audience,
+          prefix,
+        };
   // One admission budget per admission: the context object (shared by all secrets of a pod) keys its deadline.
   const deadlines = new WeakMap<object, number>();
 
@@ -300,7 +324,8 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     if ('outcome' in scoped) return scoped.outcome;
     const { id } = scoped;
     const mount = secret.mountRequirement;
-    const asFile = mount === MountRequirement.FILE;
+    const agentMode = agentParams !== undefined;
+    const asFile = agentMode ? agentDeliversAsFile(mount, agentParams.envFiles) : mount === MountRequirement.FILE;
     let filePath = '';
     if (asFile) {
       const why = fileKeyProblem(secret.key);
@@ -308,7 +333,7 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
         return refused(`Embedded: the key ${quote(secret.key)} cannot be used as a file name under ${SECRETS_MOUNT_ROOT}: it ${why}; rename the secret or request it as an environment variable`, 'InvalidInput');
       }
       filePath = secretFilePath(secret.key);
-      const clash = otherMountAtRoot(pod);
+      const clash = otherMountAtRoot(pod, agentMode ? AGENT_SECRETS_VOLUME_NAME : EMBEDDED_VOLUME_NAME);
       if (clash !== undefined) {
         return refused(`Embedded: cannot mount secrets at ${SECRETS_MOUNT_ROOT}: volume ${quote(clash)} of another secret manager is already mounted there; request this secret as an environment variable, or use one file-delivering manager per pod`, 'InjectionRefused');
       }
@@ -328,7 +353,10 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     }
 
     const out = clonePod(pod);
-    if (asFile) {
+    if (agentMode) {
+      const problem = deliverEmbeddedThroughAgent(out, secret, { isText: value.text() !== undefined }, envName, agentParams, ctx);
+      if (problem !== undefined) return refused(problem.reason, problem.code);
+    } else if (asFile) {
       injectFile(out, secret, value.bytes(), filePath, ctx);
     } else {
       const text = value.text();
@@ -417,11 +445,11 @@ function setSecretsLine(init: Container, key: string, line: string): void {
   }
 }
 
-/** Name of a volume other than ours mounted at /etc/flyte/secrets in any container, if any. */
-function otherMountAtRoot(pod: Pod): string | undefined {
+/** Name of a volume other than `ours` mounted at /etc/flyte/secrets in any container, if any. */
+function otherMountAtRoot(pod: Pod, ours: string): string | undefined {
   for (const c of allContainers(pod)) {
     for (const m of c.volumeMounts ?? []) {
-      if (m.mountPath.replace(/\/+$/, '') === SECRETS_MOUNT_ROOT && m.name !== EMBEDDED_VOLUME_NAME) return m.name;
+      if (m.mountPath.replace(/\/+$/, '') === SECRETS_MOUNT_ROOT && m.name !== ours) return m.name;
     }
   }
   return undefined;
