@@ -148,7 +148,6 @@ interface Rendered {
 
 const rendered = new Map<string, Rendered>();
 const renderError = new Map<string, unknown>();
-let scratch = '';
 
 function load(target: Target): Rendered {
   const objects = render(target.dir.startsWith('/') ? target.dir : join(DEPLOY, target.dir));
@@ -169,28 +168,44 @@ const COMPONENT_TARGET: Target = {
   clusterSecretVerbs: ['create', 'get'],
 };
 
+/** The azure overlay plus the broker's RBAC (delivery: agent). */
+const BROKER_TARGET: Target = {
+  name: 'overlays/azure + components/embedded-agent-broker',
+  dir: '',
+  managers: ['Global', 'Azure', 'Embedded'],
+  embeddedType: 'Azure',
+  workloadIdentity: true,
+};
+
 /** A kustomization in a scratch directory: the kubernetes overlay plus the image-pull-mirroring component. */
-function componentKustomization(): string {
-  scratch = mkdtempSync(join(tmpdir(), 'flyte-secrets-deploy-'));
+function componentKustomization(overlay = 'overlays/kubernetes', component = 'components/image-pull-mirroring'): string {
+  const base = mkdtempSync(join(tmpdir(), 'flyte-secrets-deploy-'));
+  extraScratch.push(base);
+  return writeComponentKustomization(base, overlay, component);
+}
+
+const extraScratch: string[] = [];
+
+function writeComponentKustomization(dir: string, overlay: string, component: string): string {
   // kustomize refuses absolute paths to other kustomizations: refer to deploy/ relatively from the scratch dir.
-  const rel = (p: string) => relative(scratch, join(DEPLOY, p)).split('\\').join('/');
+  const rel = (p: string) => relative(dir, join(DEPLOY, p)).split('\\').join('/');
   writeFileSync(
-    join(scratch, 'kustomization.yaml'),
+    join(dir, 'kustomization.yaml'),
     [
       'apiVersion: kustomize.config.k8s.io/v1beta1',
       'kind: Kustomization',
       'resources:',
-      `  - ${rel('overlays/kubernetes')}`,
+      `  - ${rel(overlay)}`,
       'components:',
-      `  - ${rel('components/image-pull-mirroring')}`,
+      `  - ${rel(component)}`,
       '',
     ].join('\n'),
   );
-  return scratch;
+  return dir;
 }
 
 afterAll(() => {
-  if (scratch !== '') rmSync(scratch, { recursive: true, force: true });
+  for (const dir of extraScratch) rmSync(dir, { recursive: true, force: true });
 });
 
 /**
@@ -201,10 +216,11 @@ function get(name: string): Rendered {
   let r = rendered.get(name);
   if (r === undefined) {
     if (renderError.has(name)) throw renderError.get(name);
-    const target = [...TARGETS, COMPONENT_TARGET].find((t) => t.name === name);
+    const target = [...TARGETS, COMPONENT_TARGET, BROKER_TARGET].find((t) => t.name === name);
     if (target === undefined) throw new Error(`unknown target ${name}`);
     try {
       if (target === COMPONENT_TARGET && target.dir === '') target.dir = componentKustomization();
+      if (target === BROKER_TARGET && target.dir === '') target.dir = componentKustomization('overlays/azure', 'components/embedded-agent-broker');
       r = load(target);
     } catch (err) {
       renderError.set(name, err);
@@ -266,7 +282,7 @@ describe('kustomize targets', () => {
   });
 });
 
-describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name])('%s', (name) => {
+describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name, BROKER_TARGET.name])('%s', (name) => {
   it('renders objects that all pass the Kubernetes schema', () => {
     const { objects } = get(name);
     expect(objects.length).toBeGreaterThan(5);
@@ -494,6 +510,23 @@ describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name])('%s', (nam
       const role = objects.find((o) => o.kind === ref.kind && o.metadata.name === ref.name && (ref.kind === 'ClusterRole' || o.metadata.namespace === b.metadata!.namespace));
       expect(role, `${b.kind} ${b.metadata!.name} → ${ref.kind} ${ref.name}`).toBeDefined();
       expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata!.name, namespace: NAMESPACE }]);
+    }
+  });
+});
+
+describe('the broker component (delivery: agent)', () => {
+  it('grants create tokenreviews and get pods, nothing more, to the webhook ServiceAccount only', () => {
+    const { objects } = get(BROKER_TARGET.name);
+    const role = only<ClusterRoleT>(objects, 'ClusterRole', 'flyte-secrets-broker');
+    expect(role.rules).toEqual([
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+    ]);
+    const binding = only<RoleBindingT>(objects, 'ClusterRoleBinding', 'flyte-secrets-broker');
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'flyte-secrets-broker' });
+    // Without the component, nothing grants TokenReviews.
+    for (const name of ['base', 'overlays/azure', 'overlays/kubernetes']) {
+      expect(rulesOf(get(name).objects).some(({ rule }) => rule.resources?.includes('tokenreviews'))).toBe(false);
     }
   });
 });
