@@ -12,5 +12,10 @@ if (major < 22 || (major === 22 && minor < 12)) {
   process.exit(1);
 }
 if (typeof module.enableCompileCache === 'function') module.enableCompileCache();
+if (process.argv[2] === 'agent') {
+  // The in-pod agent starts on the fast path: no commander, zod or config loader (see src/agent/main.ts).
+  const { runAgentCli } = await import('../dist/agent/main.js');
+  process.exit(await runAgentCli(process.argv.slice(3)));
+}
 const { main } = await import('../dist/cli/main.js');
 await main(process.argv);

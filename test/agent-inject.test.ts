@@ -59,7 +59,7 @@ describe('addAgentDelivery', () => {
     expect(agent(out)).toEqual({
       name: AGENT_CONTAINER_NAME,
       image: SETTINGS.image,
-      args: ['agent', '--deadline', '2m', '--file', `${A}=/etc/flyte/secrets/a`, '--file', `${B}=/etc/flyte/secrets/b`],
+      args: ['agent', '--', '--deadline', '2m', '--file', `${A}=/etc/flyte/secrets/a`, '--file', `${B}=/etc/flyte/secrets/b`],
       resources: SETTINGS.resources,
       securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
       volumeMounts: [{ name: AZURE_VOLUME_NAME, mountPath: '/etc/flyte/secrets' }],
@@ -92,7 +92,7 @@ describe('addAgentDelivery', () => {
   it('env items: the env-file volume is mounted by the agent only, fileKeyRef on every container after it', () => {
     const out = add(pod(), { kind: 'env', source: B, key: '_UNION_B', names: ['_UNION_B', 'MY_B'] });
     const a = agent(out);
-    expect(a.args).toEqual(['agent', '--deadline', '2m', '--env-file', '/var/run/flyte-secrets/env/secrets.env', '--env', `${B}=_UNION_B`]);
+    expect(a.args).toEqual(['agent', '--', '--deadline', '2m', '--env-file', '/var/run/flyte-secrets/env/secrets.env', '--env', `${B}=_UNION_B`]);
     expect(a.volumeMounts).toEqual([{ name: AGENT_ENV_VOLUME_NAME, mountPath: '/var/run/flyte-secrets/env' }]);
     expect(out.spec?.volumes).toEqual([{ name: AGENT_ENV_VOLUME_NAME, emptyDir: { medium: 'Memory' } }]);
     const ref = { volumeName: AGENT_ENV_VOLUME_NAME, path: 'secrets.env', key: '_UNION_B', optional: false };

@@ -53,6 +53,11 @@ describe('parseAgentArgs', () => {
     expect(parseAgentArgs(['--file', `${URI}=/etc/a=b`]).files[0]?.path).toBe('/etc/a=b');
   });
 
+  it('skips a leading "--" (what the webhook writes), refuses one elsewhere', () => {
+    expect(parseAgentArgs(['--', '--file', `${URI}=/x`]).files).toHaveLength(1);
+    expect(usageError(['--file', `${URI}=/x`, '--'])).toMatch(/allowed only first/);
+  });
+
   it('defaults the deadline to 2 minutes and accepts --help alone', () => {
     expect(parseAgentArgs(['--file', `${URI}=/x`]).deadlineMs).toBe(120_000);
     expect(parseAgentArgs(['--help']).help).toBe(true);

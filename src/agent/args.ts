@@ -8,6 +8,9 @@
  * - `--env-file PATH`: where the env file is written (needed with any `--env`);
  * - `--deadline DURATION`: overall deadline, retries included (Go duration, default {@link DEFAULT_AGENT_DEADLINE}).
  *
+ * A leading `--` is skipped: the webhook writes `agent -- …`, because Node reads a `--env-file` argument as its own
+ * option, even after the script name, unless `--` comes first (nodejs/node#54232).
+ *
  * Each `SOURCE=TARGET` is split at the first `=`. SOURCE is a Key Vault secret URI
  * `https://<vault host>/secrets/<name>[/<version>]`, or `embedded:<i>`: the Embedded secret of the pod's annotation
  * `flyte.secrets/s<i>`, served by a broker. New options are one more `case` in {@link parseAgentArgs}.
@@ -146,6 +149,10 @@ export function parseAgentArgs(argv: readonly string[]): AgentArgs {
     const flag = eq > 0 ? raw.slice(0, eq) : raw;
     const value = (): string | undefined => (eq > 0 ? raw.slice(eq + 1) : argv[++i]);
     switch (flag) {
+      case '--':
+        // Written by the webhook so that Node does not read the agent's --env-file as its own option.
+        if (i === 0) break;
+        throw usage('"--" is allowed only first');
       case '-h':
       case '--help':
         out.help = true;

@@ -10,6 +10,7 @@ import { Command, CommanderError } from 'commander';
 import { isFlyteSecretsError } from '../errors.js';
 import { CliError } from './io.js';
 // command registrations (one line each, keep sorted)
+import { register as registerAgent } from './commands/agent.js';
 import { register as registerAnnotate } from './commands/annotate.js';
 import { register as registerAzure } from './commands/azure.js';
 import { register as registerCerts } from './commands/certs.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) })
     .exitOverride();
   // registrations (keep sorted)
+  registerAgent(program);
   registerAnnotate(program);
   registerAzure(program);
   registerCerts(program);

@@ -258,8 +258,25 @@ export const extensionsSchema = z
         plainValues: z.enum(['string', 'reject']).default('string'),
         /** Add a warning to the admission response when the pod shows no sign of Azure workload identity. */
         warnWithoutWorkloadIdentity: z.boolean().default(true),
+        /** How Key Vault secrets reach the pod: `cli`, Flyte's Azure CLI init container per secret; `agent`, one `flyte-secrets agent` init container for all of them. */
+        delivery: z.enum(['cli', 'agent']).default('cli'),
       })
       .prefault({}),
+    /** The in-pod agent (`flyteSecrets.azure.delivery: agent`): one init container that fetches all of a pod's secrets. */
+    agent: z
+      .strictObject({
+        /** The agent's image: this product's own image (the webhook's), whose entrypoint runs the CLI. */
+        image: z.string().min(1).default('flyte-secrets:0.1.0'),
+        /** The agent container's resources (measured: see docs/operations.md, "The in-pod agent"). */
+        resources: z
+          .strictObject({ requests: resourceList.optional(), limits: resourceList.optional() })
+          .prefault({ requests: { cpu: '500m', memory: '64Mi' }, limits: { cpu: '1', memory: '128Mi' } }),
+        /** The agent's overall deadline (`--deadline`), retries included; the init container fails after it. */
+        deadline: duration.prefault('2m'),
+      })
+      .prefault({}),
+    /** Deliver Azure ENV_VAR secrets as Kubernetes env files (`fileKeyRef`; needs delivery `agent` and Kubernetes 1.35, or 1.34 with the EnvFiles gate). */
+    envFiles: z.boolean().default(false),
     /** The Embedded manager's scope checks. */
     embedded: z
       .strictObject({

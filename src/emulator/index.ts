@@ -88,6 +88,11 @@ export interface EmulatorOptions {
   allowedAssertions?: readonly string[];
   /** Extra names/IPs for the serving certificate (besides localhost, 127.0.0.1, ::1 and `host`). */
   tlsHosts?: readonly string[];
+  /**
+   * Secret names (any case) the caller may not read: `get` answers 403 `Forbidden`/`ForbiddenByRbac`, as an RBAC vault
+   * does for an identity without the role *Key Vault Secrets User*.
+   */
+  forbidden?: readonly string[];
 }
 
 /** The ready info: what the CLI prints as one JSON line, and what a client needs. */
@@ -213,6 +218,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const clientId = options.clientId ?? DEFAULT_CLIENT_ID;
   const clientSecret = options.clientSecret ?? randomBytes(24).toString('base64url');
   const baseLatencyMs = options.latencyMs ?? 0;
+  const forbidden = new Set((options.forbidden ?? []).map((n) => n.toLowerCase()));
   if (!/^[0-9a-zA-Z.-]+$/.test(tenantId)) {
     throw new FlyteSecretsError('InvalidInput', `tenant id "${tenantId}" may only contain letters, digits, "." and "-"`);
   }
@@ -338,6 +344,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         return;
       case 'pass':
         break;
+    }
+    if (route.op === 'get' && forbidden.has(route.name.toLowerCase())) {
+      faults.count('forbidden');
+      sendJson(res, 403, {
+        error: {
+          code: 'Forbidden',
+          message: `Caller is not authorized to perform action on resource.\r\nAction: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'\r\nAssignment: (not found)\r\n`,
+          innererror: { code: 'ForbiddenByRbac' },
+        },
+      });
+      return;
     }
     const body = await readBody(req);
     faults.count(route.op);

@@ -3,7 +3,7 @@
  * (Azure with `flyteSecrets.azure.delivery: agent`, and Embedded through a broker).
  *
  * {@link addAgentDelivery} adds one delivery item to the container, creating it first when the pod has none: name
- * {@link AGENT_CONTAINER_NAME}, placed first among the init containers, args `agent --deadline D`, then the items in
+ * {@link AGENT_CONTAINER_NAME}, placed first among the init containers, args `agent -- --deadline D`, then the items in
  * the order they were added (the mutator adds them in annotation-index order). Editing is append-only and an item
  * already present is not added again, so re-admitting a mutated pod changes nothing.
  *
@@ -47,8 +47,11 @@ export interface AgentSettings {
 export type AgentItem =
   /** Write SOURCE at `path` (under `/etc/flyte/secrets`). */
   | { kind: 'file'; source: string; path: string }
-  /** Put SOURCE under `key` in the env file; set env vars `names` from it on the containers after the agent. */
-  | { kind: 'env'; source: string; key: string; names: readonly string[] };
+  /**
+   * Put SOURCE under `key` in the env file; set env vars `names` from it on the containers after the agent, and the
+   * `literal` env vars (e.g. `FLYTE_SECRETS_ENV_PREFIX`) on the same containers.
+   */
+  | { kind: 'env'; source: string; key: string; names: readonly string[]; literal?: readonly EnvVar[] };
 
 /** `EnvVarSource.fileKeyRef` (Kubernetes 1.34+; not in the `kubernetes-types` version this project uses). */
 export interface FileKeySelector {
@@ -74,7 +77,9 @@ function ensureAgent(pod: Pod, settings: AgentSettings): Container {
   const container: Container = {
     name: AGENT_CONTAINER_NAME,
     image: settings.image,
-    args: ['agent', '--deadline', settings.deadline],
+    // `--` first: Node itself reads a `--env-file` argument even after the script name unless a `--` comes before it
+    // (nodejs/node#54232), and would exit before the agent starts.
+    args: ['agent', '--', '--deadline', settings.deadline],
     resources: copyJson(settings.resources),
     securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
   };
@@ -181,7 +186,7 @@ export function addAgentDelivery(pod: Pod, item: AgentItem, settings: AgentSetti
   ensureMount(agent, AGENT_ENV_VOLUME_NAME, AGENT_ENV_MOUNT_PATH);
   const ref: FileKeySelector = { volumeName: AGENT_ENV_VOLUME_NAME, path: AGENT_ENV_FILE, key: item.key, optional: false };
   // kubernetes-types predates fileKeyRef: the cast adds the field the API server (1.34+) knows.
-  const vars = item.names.map((name) => ({ name, valueFrom: { fileKeyRef: ref } }) as EnvVar);
+  const vars = [...item.names.map((name) => ({ name, valueFrom: { fileKeyRef: ref } }) as EnvVar), ...(item.literal ?? [])];
   appendEnvVars(containersAfterAgent(pod, ctx), vars);
   ctx?.envSet?.(vars);
   return undefined;

@@ -13,6 +13,11 @@
  * (`FLYTE_SECRET_ID`, `FLYTE_SECRET_PATH`), so no request text is ever parsed as shell code; re-admission adds no
  * second init container; and a pod with no sign of workload identity gets an admission warning.
  *
+ * With `flyteSecrets.azure.delivery: agent`, the pod gets one `flyte-secrets-agent` init container for all its Key
+ * Vault secrets instead (./agent.ts), same files at the same paths; with `flyteSecrets.envFiles: true` as well, an
+ * ENV_VAR secret becomes `<secretEnvVarPrefix><UPPER(name)>` (and `env_var` when given) from the agent's env file
+ * (`fileKeyRef`). Without that, ENV_VAR is refused as in Flyte, with a sentence naming the option.
+ *
  * @module
  */
 import type { Pod } from 'kubernetes-types/core/v1.js';
@@ -22,8 +27,10 @@ import { errorMessage, isFlyteSecretsError } from '../errors.js';
 import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
+import { addAgentDelivery, type AgentSettings } from './agent.js';
 import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
-import { allContainers, editablePod, controlCharProblem, injectSidecar, quote, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
+import { allContainers, editablePod, controlCharProblem, envVarNameProblem, injectSidecar, quote, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
+import { ENV_SECRETS_ENV_PREFIX, envVarName } from '../secret/paths.js';
 
 /** Name of the shared volume. */
 export const AZURE_VOLUME_NAME = 'azure-secret-vol';
@@ -94,6 +101,17 @@ export function azureSecretTarget(secret: Pick<Secret, 'group' | 'groupVersion'>
   return { id: `${ref.vaultUrl}/secrets/${ref.name}${version === '' ? '' : `/${version}`}`, path: file.path };
 }
 
+/** What an ENV_VAR request for a Key Vault URI is told when it cannot be an env var here. */
+export const AZURE_ENV_VAR_HINT =
+  'a Key Vault secret can be an environment variable only through Kubernetes env files: set flyteSecrets.azure.delivery: agent and flyteSecrets.envFiles: true (Kubernetes 1.35 or later; 1.34 only with the EnvFiles feature gate on), or request it as a file';
+
+/** `flyteSecrets.agent` as the agent builder takes it (the deadline as a Go duration). */
+export function agentSettings(config: Config): AgentSettings {
+  const a = config.flyteSecrets.agent;
+  const ms = a.deadline;
+  return { image: a.image, resources: toResources(a.resources), deadline: ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms` };
+}
+
 function hasWorkloadIdentity(pod: Pod): boolean {
   if (pod.metadata?.labels?.[AZURE_WORKLOAD_IDENTITY_LABEL] === 'true') return true;
   return allContainers(pod).some((c) => (c.env ?? []).some((e) => e.name.startsWith('AZURE_')));
@@ -114,13 +132,18 @@ export function createAzureInjector(config: Config): SecretInjector {
   // Per-config constants, computed once (injectSidecar copies them into each pod).
   const resources = toResources(cfg.resources);
   const command = ['sh', '-ec', AZURE_SCRIPT];
+  const agentMode = ext.delivery === 'agent';
+  const envFiles = agentMode && config.flyteSecrets.envFiles;
+  const agent = agentMode ? agentSettings(config) : undefined;
+  const prefix = config.webhook.secretEnvVarPrefix;
   function injectAzure(secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome {
     if (secret.group === '') {
       return notMine(`azure Secrets Webhook require both group and group version to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
     }
-    if (secret.mountRequirement !== MountRequirement.ANY && secret.mountRequirement !== MountRequirement.FILE) {
+    const asEnv = secret.mountRequirement === MountRequirement.ENV_VAR;
+    if (secret.mountRequirement !== MountRequirement.ANY && secret.mountRequirement !== MountRequirement.FILE && !(asEnv && envFiles)) {
       const p = unrecognizedMountRequirement(secret);
-      return notMine(p.reason, p.code);
+      return notMine(asEnv && /^https:\/\//i.test(secret.group) ? `${p.reason}: ${AZURE_ENV_VAR_HINT}` : p.reason, p.code);
     }
     const target = azureSecretTarget(secret, ext.extraVaultDnsSuffixes);
     if (!('id' in target)) {
@@ -128,6 +151,28 @@ export function createAzureInjector(config: Config): SecretInjector {
       return target.code === 'InvalidKeyVaultUri' && !/^https?:\/\//i.test(secret.group) ? notMine(target.reason, target.code) : refused(target.reason, target.code);
     }
     const out = editablePod(pod);
+    if (agent !== undefined) {
+      let problem;
+      if (asEnv) {
+        const name = target.id.split('/')[4] ?? '';
+        const names = [envVarName(prefix, name)];
+        if (secret.envVar !== '' && secret.envVar !== names[0]) names.push(secret.envVar);
+        for (const n of names) {
+          const bad = envVarNameProblem('Azure', n, n === secret.envVar ? 'env_var' : `the secret name (with prefix ${quote(prefix)})`);
+          if (bad !== undefined) return refused(bad.reason, bad.code);
+          if (/[\s'=]/.test(n) || n.startsWith('#')) return refused(`Azure: the environment variable name ${quote(n)} cannot be a key of a Kubernetes env file (no spaces, "'" or "=", no leading "#"); change env_var`, 'InvalidInput');
+        }
+        const literal = [{ name: ENV_SECRETS_ENV_PREFIX, value: prefix }];
+        problem = addAgentDelivery(out, { kind: 'env', source: target.id, key: names[0] ?? '', names, literal }, agent, ctx);
+      } else {
+        problem = addAgentDelivery(out, { kind: 'file', source: target.id, path: target.path }, agent, ctx);
+      }
+      if (problem !== undefined) return refused(`Azure: ${problem.reason}`, problem.code);
+      if (ext.warnWithoutWorkloadIdentity && !hasWorkloadIdentity(out) && !ctx.warnings.includes(AZURE_NO_WORKLOAD_IDENTITY_WARNING)) {
+        ctx.warnings.push(AZURE_NO_WORKLOAD_IDENTITY_WARNING);
+      }
+      return injected(out);
+    }
     const problem = injectSidecar(out, {
       manager: 'Azure',
       volumeName: AZURE_VOLUME_NAME,

@@ -23,6 +23,7 @@ import { enabledManagers, type Config, type SecretManagerType } from '../config/
 import { FlyteSecretsError, isFlyteSecretsError, type ErrorCode } from '../errors.js';
 import { decodeSecretAnnotations, secretToString, type DecodedSecret } from '../secret/annotations.js';
 import { SECRETS_MOUNT_ROOT } from '../secret/paths.js';
+import { AGENT_CONTAINER_NAME, AGENT_ENV_VOLUME_NAME } from './agent.js';
 import { AWS_VOLUME_NAME, createAwsInjector } from './aws.js';
 import { AZURE_VOLUME_NAME, createAzureInjector } from './azure.js';
 import { EMBEDDED_VOLUME_NAME } from './embedded.js';
@@ -111,8 +112,8 @@ export function buildInjectors(config: Config, deps: InjectorDeps = {}): Map<Sec
 
 const VAULT_VOLUME = '(Vault Agent secrets volume)';
 
-/** The volumes that injected init containers mount read-write (AWS, GCP, Azure sidecars; the Embedded file writer). */
-const INJECTED_INIT_VOLUMES: ReadonlySet<string> = new Set([AWS_VOLUME_NAME, GCP_VOLUME_NAME, AZURE_VOLUME_NAME, EMBEDDED_VOLUME_NAME]);
+/** The volumes that injected init containers mount read-write (AWS, GCP, Azure sidecars; the Embedded file writer; the agent). */
+const INJECTED_INIT_VOLUMES: ReadonlySet<string> = new Set([AWS_VOLUME_NAME, GCP_VOLUME_NAME, AZURE_VOLUME_NAME, EMBEDDED_VOLUME_NAME, AGENT_ENV_VOLUME_NAME]);
 
 /** mountPath → volume names, per container name; Vault Agent's future volume counted at its path. */
 function mountsByContainer(pod: Pod): Map<string, Map<string, Set<string>>> {
@@ -254,7 +255,9 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
     const ctx: InjectContext = { namespace: opts.namespace, podName: podNameOf(pod), warnings, dryRun: opts.dryRun };
     // Re-admission: init containers a first pass injected keep exactly what that pass gave them (pod-edit.ts).
     const settled = injectedInitContainers(pod, INJECTED_INIT_VOLUMES);
-    if (settled.size > 0) ctx.settledInitContainers = settled;
+    // The agent init container gets only what the agent builder gives it, from any manager (even on a first pass).
+    settled.add(AGENT_CONTAINER_NAME);
+    ctx.settledInitContainers = settled;
     const owners = new Map<string, string>([[VAULT_VOLUME, 'Vault']]);
     // Env vars set by the secrets delivered so far (reported by the injectors): a later secret may not redefine one.
     const envDefs = new Map<string, EnvVar>();

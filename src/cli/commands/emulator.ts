@@ -29,6 +29,15 @@ interface EmulatorCliOptions {
   latencyMs?: number;
   rateLimit?: number;
   rateLimitWindowMs?: number;
+  hostname: string[];
+}
+
+/** Collect a repeatable `--hostname NAME` (a DNS name or an IP address, for the serving certificate). */
+function hostnameOption(value: string, previous: string[]): string[] {
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(value) && !/^[0-9a-fA-F:.]+$/.test(value)) {
+    throw new CliError(`--hostname must be a DNS name or an IP address, got "${value}"`, 2);
+  }
+  return [...previous, value];
 }
 
 const HELP_AFTER = `
@@ -63,6 +72,7 @@ export function register(program: Command): void {
     .option('--latency-ms <ms>', 'latency added to every vault request', intOption('--latency-ms', 0, 600_000))
     .option('--rate-limit <n>', 'vault requests allowed per window before 429 Throttled (0 = no limit)', intOption('--rate-limit', 0, 10_000_000), 4000)
     .option('--rate-limit-window-ms <ms>', 'rate-limit window', intOption('--rate-limit-window-ms', 1, 3_600_000), 10_000)
+    .option('--hostname <name>', 'also serve as NAME: add it to the serving certificate (repeatable), e.g. myvault.vault.azure.net', hostnameOption, [])
     .addHelpText('after', HELP_AFTER)
     .action(async (opts: EmulatorCliOptions) => {
       const { startEmulator } = await import('../../emulator/index.js');
@@ -77,6 +87,7 @@ export function register(program: Command): void {
         ...(opts.latencyMs === undefined ? {} : { latencyMs: opts.latencyMs }),
         ...(opts.rateLimit === undefined ? {} : { rateLimit: opts.rateLimit }),
         ...(opts.rateLimitWindowMs === undefined ? {} : { rateLimitWindowMs: opts.rateLimitWindowMs }),
+        ...(opts.hostname.length === 0 ? {} : { tlsHosts: opts.hostname }),
       });
       const stopped = new Promise<void>((resolve) => {
         const stop = (): void => {
