@@ -38,7 +38,7 @@ const VALUES = {
 
 function mutatorFor(cfg: ConfigInput, envFiles = false) {
   const parsed = parseConfig({ ...cfg, webhook: { secretManagerTypes: ['Embedded'] }, flyteSecrets: { embedded: { delivery: 'agent' }, ...(cfg.flyteSecrets ?? {}) } });
-  const config: Config = envFiles ? ({ ...parsed, flyteSecrets: { ...parsed.flyteSecrets, envFiles: true } } as Config) : parsed;
+  const config: Config = envFiles ? ({ ...parsed, flyteSecrets: { ...parsed.flyteSecrets, envFiles: true } }) : parsed;
   const embedded = createEmbeddedInjector({ config, fetcher: fetcher(VALUES), broker: { url: URL, caPem: () => CA } });
   return createMutator(config, buildInjectors(config, { embedded, env: {} }));
 }

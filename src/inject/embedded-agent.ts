@@ -41,19 +41,9 @@ export interface EmbeddedAgentParams {
   prefix: string;
 }
 
-/** The agent container's settings from `flyteSecrets.agent` (image, resources, deadline). */
-export function agentSettingsOf(config: Config): AgentSettings {
-  const a = (config.flyteSecrets as { agent?: Partial<AgentSettings> }).agent ?? {};
-  return {
-    image: a.image ?? 'ghcr.io/flyte-secrets/flyte-secrets:latest',
-    resources: a.resources ?? { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '200m', memory: '100Mi' } },
-    deadline: typeof a.deadline === 'string' ? a.deadline : '2m',
-  };
-}
-
 /** `flyteSecrets.envFiles`. */
 export function envFilesOf(config: Config): boolean {
-  return (config.flyteSecrets as { envFiles?: boolean }).envFiles === true;
+  return config.flyteSecrets.envFiles;
 }
 
 /** True when `mount` is delivered as a file in agent mode (FILE, and ANY without env files). */

@@ -38,7 +38,8 @@ import { MountRequirement, type Secret } from '../secret/model.js';
 import { ENV_SECRETS_ENV_PREFIX, SECRETS_MOUNT_ROOT, envVarName, secretFilePath } from '../secret/paths.js';
 import type { SecretValue } from '../secret/value.js';
 import { AGENT_SECRETS_VOLUME_NAME } from './agent.js';
-import { agentDeliversAsFile, agentSettingsOf, deliverEmbeddedThroughAgent, envFilesOf, type EmbeddedAgentParams } from './embedded-agent.js';
+import { agentSettings } from './azure.js';
+import { agentDeliversAsFile, deliverEmbeddedThroughAgent, envFilesOf, type EmbeddedAgentParams } from './embedded-agent.js';
 import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
 import {
   allContainers,
@@ -237,9 +238,11 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     broker === undefined || scopeConfig.delivery !== 'agent'
       ? undefined
       : {
-          agent: agentSettingsOf(config),
+          agent: agentSettings(config),
           envFiles: envFilesOf(config),
-          brokerUrl: broker.url,
+          get brokerUrl() {
+            return broker.url;
+          },
           get brokerCaPem() {
             return broker.caPem();
           },

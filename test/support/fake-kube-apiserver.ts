@@ -486,7 +486,7 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
     if (m === null) return undefined;
     if (rec.method !== 'POST') return kubeStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
     const spec = body.spec ?? {};
-    const bound = spec.boundObjectReference as { kind?: string; name?: string; uid?: string } | undefined;
+    const bound = spec.boundObjectRef as { kind?: string; name?: string; uid?: string } | undefined;
     if (bound?.kind !== 'Pod' || bound.name === undefined) return kubeStatus(400, 'BadRequest', 'the fake supports only tokens bound to a Pod');
     const [, namespace, sa] = m as unknown as [string, string, string];
     const pod = store.get('pods', namespace, bound.name);
