@@ -23,9 +23,6 @@
 /** Prefix of an agent source served by the broker: `embedded:<i>`, `<i>` the index of `flyte.secrets/s<i>`. */
 export const EMBEDDED_SOURCE_PREFIX = 'embedded:';
 
-/** Name of the agent init container (one per pod, first among the init containers). */
-export const AGENT_CONTAINER_NAME = 'flyte-secrets-agent';
-
 /** Env var of the agent container holding the PEM of the CA that signed the webhook's serving certificate. */
 export const BROKER_CA_ENV = 'FLYTE_SECRETS_BROKER_CA';
 

@@ -1,6 +1,7 @@
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { describe, expect, it } from 'vitest';
-import { AGENT_CONTAINER_NAME, brokerUrl, parseBrokerRequest, parseBrokerSecrets, parseEmbeddedSource } from '../broker/protocol.js';
+import { AGENT_CONTAINER_NAME } from '../inject/agent.js';
+import { brokerUrl, parseBrokerRequest, parseBrokerSecrets, parseEmbeddedSource } from '../broker/protocol.js';
 import { secretsToAnnotations } from '../secret/annotations.js';
 import { MountRequirement, makeSecret } from '../secret/model.js';
 import { agentListsSource, bearerToken, createPodRequestLimiter, podClaims, podProblem, requestedSecrets, type PodClaims } from './broker.js';

@@ -23,7 +23,6 @@ import { performance } from 'node:perf_hooks';
 import type { Container, Pod } from 'kubernetes-types/core/v1.js';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import {
-  AGENT_CONTAINER_NAME,
   BROKER_REFUSAL_STATUS,
   parseBrokerRequest,
   parseEmbeddedSource,
@@ -33,6 +32,7 @@ import {
 } from '../broker/protocol.js';
 import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
+import { AGENT_CONTAINER_NAME } from '../inject/agent.js';
 import type { EmbeddedInjector } from '../inject/embedded.js';
 import { SECRET_ANNOTATION_PREFIX, decodeSecretAnnotation } from '../secret/annotations.js';
 import type { Secret } from '../secret/model.js';
