@@ -31,7 +31,7 @@ import {
   type BrokerSecret,
 } from '../broker/protocol.js';
 import type { Config } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, isFlyteSecretsError } from '../errors.js';
 import { AGENT_CONTAINER_NAME } from '../inject/agent.js';
 import type { EmbeddedInjector } from '../inject/embedded.js';
 import { SECRET_ANNOTATION_PREFIX, decodeSecretAnnotation } from '../secret/annotations.js';
@@ -283,7 +283,8 @@ function resolveCode(code: string): BrokerRefusalCode {
 export function createBroker(options: BrokerOptions): Broker {
   const { config, kube, embedded } = options;
   const settings = config.flyteSecrets.broker;
-  const callTimeout = config.flyteSecrets.fetch.callTimeout;
+  // The Kubernetes client's timeout (Flyte's webhook.kubeClientConfig.timeout, 30 s), not the secret store's.
+  const callTimeout = config.webhook.kubeClientConfig.timeout > 0 ? config.webhook.kubeClientConfig.timeout : 30_000;
   const logger = options.logger ?? silentLogger();
   const limiter = createPodRequestLimiter(settings.maxRequestsPerPod, settings.trackedPods);
   const registers = options.registry === undefined ? [] : [options.registry];
@@ -315,7 +316,7 @@ export function createBroker(options: BrokerOptions): Broker {
     try {
       status = await kube.reviewToken(bearer.token, [settings.audience], AbortSignal.timeout(callTimeout));
     } catch (err) {
-      logger.warn({ event: 'broker_kube_error', call: 'tokenreview', ...errorShape(err) }, 'TokenReview failed');
+      logger.warn({ event: 'broker_kube_error', call: 'tokenreview', ...errorShape(err), ...(isFlyteSecretsError(err) ? { message: err.message } : {}) }, 'TokenReview failed');
       return refusal({ code: 'KubernetesUnavailable', message: 'the TokenReview failed (the API server did not answer, or denied create tokenreviews to the webhook); retry' });
     }
     const claimed = podClaims(status, settings.audience);
@@ -331,7 +332,7 @@ export function createBroker(options: BrokerOptions): Broker {
     try {
       pod = await kube.readPod(claims.namespace, claims.podName, AbortSignal.timeout(callTimeout));
     } catch (err) {
-      logger.warn({ event: 'broker_kube_error', call: 'get pod', ...errorShape(err) }, 'pod read failed');
+      logger.warn({ event: 'broker_kube_error', call: 'get pod', ...errorShape(err), ...(isFlyteSecretsError(err) ? { message: err.message } : {}) }, 'pod read failed');
       return refusal({ code: 'KubernetesUnavailable', message: `reading pod ${claims.namespace}/${claims.podName} failed (the API server did not answer, or denied get pods to the webhook); retry` });
     }
     if (pod === undefined) return refusal({ code: 'PodNotFound', message: `pod ${claims.namespace}/${claims.podName} is gone` });
