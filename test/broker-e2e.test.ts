@@ -27,6 +27,8 @@ const LABELS = { organization: 'flyte', project: 'flytesnacks', domain: 'develop
 const CANARY = `canary-${randomUUID()}`;
 const BINARY = Buffer.from([0x00, 0xff, 0xfe, 0x0a, 0x80, 0x30]);
 const PATH = '/broker/v1/secrets';
+/** Admission is not exercised here: the address pods would be given does not matter. */
+const UNUSED_ENDPOINT = { url: 'https://flyte-pod-webhook.flyte.svc:443/broker/v1/secrets', caPem: () => '' };
 
 let emu: Emulator;
 let kube: FakeKubeApiServer;
@@ -101,7 +103,7 @@ beforeAll(async () => {
   const kc = new KubeConfig();
   kc.loadFromFile(kube.kubeconfigPath);
   brokerKube = await createKubeBrokerApi(kc);
-  embedded = await createEmbeddedSecretManager(parseConfig(raw), { azure: { ca: emu.caPem } });
+  embedded = await createEmbeddedSecretManager(parseConfig(raw), { azure: { ca: emu.caPem }, broker: UNUSED_ENDPOINT });
   harness = await startApiServerHarness({
     config: raw,
     mutator: { managers: [], mutate: () => Promise.reject(new Error('not used')) },
@@ -260,7 +262,7 @@ describe('refusals over the wire', () => {
 
   it('with the namespace scope enforced, the same rules as admission refuse a pod outside its namespace: 403 SecretRefused', async () => {
     const raw = { webhook: { secretManagerTypes: ['Embedded'], embeddedSecretManagerConfig: { type: 'Azure', azureConfig: { vaultURI: emu.vaultUrl } } }, flyteSecrets: { embedded: { delivery: 'agent', enforceNamespaceScope: true } } };
-    const scopedEmbedded = await createEmbeddedSecretManager(parseConfig(raw), { azure: { ca: emu.caPem } });
+    const scopedEmbedded = await createEmbeddedSecretManager(parseConfig(raw), { azure: { ca: emu.caPem }, broker: UNUSED_ENDPOINT });
     const scoped = await startApiServerHarness({
       config: raw,
       mutator: { managers: [], mutate: () => Promise.reject(new Error('not used')) },
