@@ -16,7 +16,9 @@ COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` runs `npm run build`, and the sources are not copied yet.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/bundle-agent.mjs ./scripts/
 COPY src ./src
+# tsc, then the one-file bundle of the in-pod agent (dist/agent.bundle.mjs; see docs/operations.md).
 RUN npm run build
 
 # --- deps: production dependencies only ---------------------------------------------------------------------------

@@ -270,7 +270,7 @@ export const extensionsSchema = z
         /** The agent container's resources (measured: see docs/operations.md, "The in-pod agent"). */
         resources: z
           .strictObject({ requests: resourceList.optional(), limits: resourceList.optional() })
-          .prefault({ requests: { cpu: '500m', memory: '64Mi' }, limits: { cpu: '1', memory: '128Mi' } }),
+          .prefault({ requests: { cpu: '500m', memory: '80Mi' }, limits: { cpu: '1', memory: '128Mi' } }),
         /** The agent's overall deadline (`--deadline`), retries included; the init container fails after it. */
         deadline: duration.prefault('2m'),
       })
