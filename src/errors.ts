@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'SecretNotFoundAcrossAllScopes'
   | 'SecretRequirementsError'
   | 'KubernetesApi'
+  | 'BrokerRefused'
   | 'Usage'
   | 'Internal';
 

@@ -176,6 +176,15 @@ const REDIS_TARGET: Target = {
   workloadIdentity: true,
 };
 
+/** The azure overlay plus the broker's RBAC (delivery: agent). */
+const BROKER_TARGET: Target = {
+  name: 'overlays/azure + components/embedded-agent-broker',
+  dir: '',
+  managers: ['Global', 'Azure', 'Embedded'],
+  embeddedType: 'Azure',
+  workloadIdentity: true,
+};
+
 const scratches: string[] = [];
 
 /** A kustomization in a scratch directory: an overlay plus a component. */
@@ -203,11 +212,12 @@ function get(name: string): Rendered {
   let r = rendered.get(name);
   if (r === undefined) {
     if (renderError.has(name)) throw renderError.get(name);
-    const target = [...TARGETS, COMPONENT_TARGET, REDIS_TARGET].find((t) => t.name === name);
+    const target = [...TARGETS, COMPONENT_TARGET, REDIS_TARGET, BROKER_TARGET].find((t) => t.name === name);
     if (target === undefined) throw new Error(`unknown target ${name}`);
     try {
       if (target === COMPONENT_TARGET && target.dir === '') target.dir = componentKustomization();
       if (target === REDIS_TARGET && target.dir === '') target.dir = componentKustomization('overlays/azure', 'components/redis-cache');
+      if (target === BROKER_TARGET && target.dir === '') target.dir = componentKustomization('overlays/azure', 'components/embedded-agent-broker');
       r = load(target);
     } catch (err) {
       renderError.set(name, err);
@@ -269,7 +279,7 @@ describe('kustomize targets', () => {
   });
 });
 
-describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name, REDIS_TARGET.name])('%s', (name) => {
+describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name, REDIS_TARGET.name, BROKER_TARGET.name])('%s', (name) => {
   it('renders objects that all pass the Kubernetes schema', () => {
     const { objects } = get(name);
     expect(objects.length).toBeGreaterThan(5);
@@ -501,6 +511,23 @@ describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name, REDIS_TARGE
       const role = objects.find((o) => o.kind === ref.kind && o.metadata.name === ref.name && (ref.kind === 'ClusterRole' || o.metadata.namespace === b.metadata!.namespace));
       expect(role, `${b.kind} ${b.metadata!.name} → ${ref.kind} ${ref.name}`).toBeDefined();
       expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata!.name, namespace: NAMESPACE }]);
+    }
+  });
+});
+
+describe('the broker component (delivery: agent)', () => {
+  it('grants create tokenreviews and get pods, nothing more, to the webhook ServiceAccount only', () => {
+    const { objects } = get(BROKER_TARGET.name);
+    const role = only<ClusterRoleT>(objects, 'ClusterRole', 'flyte-secrets-broker');
+    expect(role.rules).toEqual([
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+    ]);
+    const binding = only<RoleBindingT>(objects, 'ClusterRoleBinding', 'flyte-secrets-broker');
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'flyte-secrets-broker' });
+    // Without the component, nothing grants TokenReviews.
+    for (const name of ['base', 'overlays/azure', 'overlays/kubernetes']) {
+      expect(rulesOf(get(name).objects).some(({ rule }) => rule.resources?.includes('tokenreviews'))).toBe(false);
     }
   });
 });

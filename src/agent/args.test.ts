@@ -84,3 +84,19 @@ describe('parseAgentArgs', () => {
     expect(text).toMatch(/flyte-secrets agent --help/);
   });
 });
+
+describe('--broker and --token-file', () => {
+  it('reads the broker URL and the token path', () => {
+    const args = parseAgentArgs(['--', '--deadline', '30s', '--file', 'embedded:0=/etc/flyte/secrets/a', '--broker', 'https://flyte-pod-webhook.flyte.svc:443/broker/v1/secrets', '--token-file', '/var/run/secrets/flyte-secrets/broker/token']);
+    expect(args.broker).toBe('https://flyte-pod-webhook.flyte.svc:443/broker/v1/secrets');
+    expect(args.tokenFile).toBe('/var/run/secrets/flyte-secrets/broker/token');
+  });
+  it.each([
+    [['--broker', 'http://x.svc/b'], /https:\/\/ URL/],
+    [['--broker', 'https://u:p@x.svc/b'], /https:\/\/ URL/],
+    [['--broker', 'not a url'], /https:\/\/ URL/],
+    [['--token-file', 'relative/token'], /absolute path/],
+  ])('%j is refused', (extra, message) => {
+    expect(() => parseAgentArgs(['--file', 'embedded:0=/etc/flyte/secrets/a', ...extra])).toThrow(message);
+  });
+});

@@ -6,7 +6,10 @@
  * - `--file SOURCE=PATH` (repeatable): write the secret SOURCE at the absolute PATH;
  * - `--env SOURCE=KEY` (repeatable): put the secret SOURCE under KEY in the env file;
  * - `--env-file PATH`: where the env file is written (needed with any `--env`);
- * - `--deadline DURATION`: overall deadline, retries included (Go duration, default {@link DEFAULT_AGENT_DEADLINE}).
+ * - `--deadline DURATION`: overall deadline, retries included (Go duration, default {@link DEFAULT_AGENT_DEADLINE});
+ * - `--broker URL`, `--token-file PATH`: where `embedded:<i>` sources are fetched (an `https://` URL) and the
+ *   projected service-account token sent with the request; the broker's CA comes from the env
+ *   `FLYTE_SECRETS_BROKER_CA`.
  *
  * A leading `--` is skipped: the webhook writes `agent -- …`, because Node reads a `--env-file` argument as its own
  * option, even after the script name, unless `--` comes first (nodejs/node#54232).
@@ -54,6 +57,10 @@ export interface AgentArgs {
   envFile?: string;
   /** `--deadline` in milliseconds. */
   deadlineMs: number;
+  /** `--broker`: the broker's URL (for `embedded:<i>` sources). */
+  broker?: string;
+  /** `--token-file`: the projected token sent to the broker. */
+  tokenFile?: string;
   /** `--help` was given. */
   help: boolean;
 }
@@ -68,6 +75,8 @@ Options:
   --env SOURCE=KEY       put secret SOURCE under KEY in the env file (repeatable)
   --env-file PATH        where the env file is written (needed with --env)
   --deadline DURATION    overall deadline, retries included (default ${DEFAULT_AGENT_DEADLINE})
+  --broker URL           the broker that serves embedded:<i> sources (its CA in FLYTE_SECRETS_BROKER_CA)
+  --token-file PATH      the projected service-account token sent to the broker
   -h, --help             show this help
 
 SOURCE is https://<vault>.vault.azure.net/secrets/<name>[/<version>] (Key Vault, with the pod's workload identity)
@@ -172,6 +181,24 @@ export function parseAgentArgs(argv: readonly string[]): AgentArgs {
         const v = value();
         if (v === undefined) throw usage('--env-file needs a PATH');
         out.envFile = checkPath(flag, v);
+        break;
+      }
+      case '--broker': {
+        const v = value() ?? '';
+        let url: URL | undefined;
+        try {
+          url = new URL(v);
+        } catch {
+          url = undefined;
+        }
+        if (url?.protocol !== 'https:' || url.username !== '' || url.password !== '') throw usage(`--broker needs an https:// URL, got ${JSON.stringify(v)}`);
+        out.broker = v;
+        break;
+      }
+      case '--token-file': {
+        const v = value();
+        if (v === undefined) throw usage('--token-file needs a PATH');
+        out.tokenFile = checkPath(flag, v);
         break;
       }
       case '--deadline': {

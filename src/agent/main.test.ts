@@ -19,7 +19,7 @@ describe('runAgentCli', () => {
   it('embedded:<i> without --broker: exit 2, naming the source, before anything is fetched or written', async () => {
     const r = await run(['--', '--file', 'embedded:0=/nonexistent-dir/x', '--file', `${URI}=/nonexistent-dir/y`]);
     expect(r.code).toBe(2);
-    expect(r.lines).toEqual(['flyte-secrets agent: embedded:0: an Embedded secret needs a broker to fetch it, and this agent was given none (--broker); nothing was written']);
+    expect(r.lines).toEqual(['flyte-secrets agent: embedded:0: an Embedded secret needs a broker to fetch it, and this agent was given none (--broker and --token-file); nothing was written']);
   });
 
   it('a Key Vault secret without workload identity env: exit 1 at once, saying what to set', async () => {

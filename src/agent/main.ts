@@ -20,6 +20,7 @@
 import { isFlyteSecretsError } from '../errors.js';
 import { AGENT_USAGE, parseAgentArgs, type AgentArgs, type AgentSource } from './args.js';
 import { envFileValueProblem, formatEnvFile } from './envfile.js';
+import type { EmbeddedOutcome } from './broker.js';
 import type { FetchOutcome, KeyVaultTarget } from './keyvault.js';
 import { writeAll, type PlannedFile } from './write.js';
 
@@ -62,9 +63,18 @@ export async function runAgent(args: AgentArgs, io: AgentIo): Promise<number> {
   for (const item of [...args.files, ...args.envs]) sources.set(item.source.uri, item.source);
 
   const embedded = [...sources.values()].filter((s) => s.kind === 'embedded');
+  let fromBroker: Promise<EmbeddedOutcome> | undefined;
   if (embedded.length > 0) {
-    for (const s of embedded) say(`${s.uri}: an Embedded secret needs a broker to fetch it, and this agent was given none (--broker); nothing was written`);
-    return 2;
+    if (args.broker === undefined || args.tokenFile === undefined) {
+      for (const s of embedded) say(`${s.uri}: an Embedded secret needs a broker to fetch it, and this agent was given none (--broker and --token-file); nothing was written`);
+      return 2;
+    }
+    // Started now, so it runs alongside the Key Vault fetches.
+    const { fetchEmbedded } = await import('./broker.js');
+    fromBroker = fetchEmbedded(
+      embedded.map((s) => s.uri),
+      { broker: args.broker, tokenFile: args.tokenFile, env: io.env, deadlineAt },
+    );
   }
   const vault: KeyVaultTarget[] = [];
   for (const s of sources.values()) if (s.kind === 'keyvault') vault.push({ uri: s.uri, vaultUrl: s.vaultUrl, name: s.name, version: s.version });
@@ -87,6 +97,27 @@ export async function runAgent(args: AgentArgs, io: AgentIo): Promise<number> {
       }
     });
   }
+  // Embedded values: files get the exact bytes (as Flyte's Embedded init container writes them), env entries the text.
+  const exact = new Map<string, Uint8Array>();
+  if (fromBroker !== undefined) {
+    const r = await fromBroker;
+    if ('failed' in r) {
+      for (const s of embedded) failed.add(s.uri);
+      for (const line of r.failed) say(line);
+    } else {
+      for (const [uri, v] of r.values) {
+        exact.set(uri, v.bytes);
+        try {
+          values.set(uri, new TextDecoder('utf-8', { fatal: true }).decode(v.bytes));
+        } catch {
+          if (args.envs.some((e) => e.source.uri === uri)) {
+            failed.add(uri);
+            say(`${uri}: has a binary value that is not valid UTF-8, so it cannot be an environment variable; request it as a file (mount_requirement FILE)`);
+          }
+        }
+      }
+    }
+  }
   // Every env value must survive the env file before anything is written.
   const envEntries: { key: string; value: string }[] = [];
   for (const e of args.envs) {
@@ -102,7 +133,7 @@ export async function runAgent(args: AgentArgs, io: AgentIo): Promise<number> {
     say(`failed: ${failed.size} of ${sources.size} secret${sources.size === 1 ? '' : 's'} could not be delivered (deadline ${formatMs(args.deadlineMs)}); nothing was written`);
     return 1;
   }
-  const plan: PlannedFile[] = args.files.map((f) => ({ path: f.path, content: `${values.get(f.source.uri) ?? ''}\n`, kind: 'secret' }));
+  const plan: PlannedFile[] = args.files.map((f) => ({ path: f.path, content: exact.get(f.source.uri) ?? `${values.get(f.source.uri) ?? ''}\n`, kind: 'secret' }));
   if (args.envFile !== undefined && args.envs.length > 0) plan.push({ path: args.envFile, content: formatEnvFile(envEntries), kind: 'envfile' });
   try {
     await writeAll(plan);

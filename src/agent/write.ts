@@ -22,7 +22,8 @@ const S_ISGID = 0o2000;
 /** One file to place. */
 export interface PlannedFile {
   path: string;
-  content: string;
+  /** Text (written as UTF-8) or exact bytes. */
+  content: string | Uint8Array;
   /** `secret` (read by the pod's containers) or `envfile` (read by the kubelet). */
   kind: 'secret' | 'envfile';
 }

@@ -51,7 +51,9 @@ export async function createEmbeddedSecretManager(config: Config, deps: Embedded
     const { createRedisCacheFromConfig } = await import('../fetch/redis-cache.js');
     cache = await createRedisCacheFromConfig(config, { env, metrics, ...(deps.registry ? { registry: deps.registry } : {}) });
   }
+  const broker = config.flyteSecrets.embedded.delivery !== 'agent' ? undefined : (deps.broker ?? (await import('../webhook/broker-ca.js')).brokerEndpoint(config, env));
   return createEmbeddedInjector({
+    ...(broker ? { broker } : {}),
     config,
     fetcher,
     metrics,

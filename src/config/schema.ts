@@ -292,6 +292,21 @@ export const extensionsSchema = z
           .refine((t) => t.includes('{project}'), 'must contain {project}, else every project could be used from one namespace'),
         /** The `organization` label every pod must carry when namespaceTemplate has no `{org}` (Flyte's OSS org is `flyte`). */
         organization: z.string().min(1).default('flyte'),
+        /** inline: values in the pod spec, as Flyte. agent: the agent init container fetches them from the broker at pod start. */
+        delivery: z.enum(['inline', 'agent']).default('inline'),
+      })
+      .prefault({}),
+    /** The broker: the webhook's HTTPS endpoint that serves Embedded secrets to a pod's agent (delivery: agent). */
+    broker: z
+      .strictObject({
+        /** Path of the endpoint on the webhook's HTTPS port. */
+        path: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, 'a URL path such as "/broker/v1/secrets"').default('/broker/v1/secrets'),
+        /** Audience of the agent's projected service-account token, checked by the TokenReview. */
+        audience: z.string().min(1).default('flyte-secrets-broker'),
+        /** Most broker requests one pod may make to one replica; more are answered 429. */
+        maxRequestsPerPod: z.number().int().min(1).max(1000).default(5),
+        /** Most pods whose request counts one replica keeps (the oldest are forgotten first). */
+        trackedPods: z.number().int().min(100).default(20000),
       })
       .prefault({}),
     /** Cache and request budget in front of every secret fetcher. */

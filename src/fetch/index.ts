@@ -61,6 +61,8 @@ export interface EmbeddedDeps {
   cache?: 'none' | SecretCache;
   /** A shared request budget (default: one built from `flyteSecrets.fetch`). */
   budget?: RequestBudget;
+  /** The broker as pods reach it (`flyteSecrets.embedded.delivery: agent`); default from `webhook.*` and `<certDir>/ca.crt`. */
+  broker?: { url: string; caPem: () => string };
 }
 
 /**

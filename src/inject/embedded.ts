@@ -39,10 +39,14 @@ import { imagePullSecretName, scopeCascade, type FlyteSecretId } from '../secret
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { ENV_SECRETS_ENV_PREFIX, SECRETS_MOUNT_ROOT, envVarName, secretFilePath } from '../secret/paths.js';
 import type { SecretValue } from '../secret/value.js';
+import { AGENT_SECRETS_VOLUME_NAME } from './agent.js';
+import { agentSettings } from './azure.js';
+import { agentDeliversAsFile, deliverEmbeddedThroughAgent, envFilesOf, type EmbeddedAgentParams } from './embedded-agent.js';
 import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
 import {
   allContainers,
   appendVolumeIfNotExists,
+  clonePod,
   appendVolumeMounts,
   controlCharProblem,
   editablePod,
@@ -189,12 +193,25 @@ export interface EmbeddedInjectorOptions {
   metrics?: FetchMetrics;
   /** Clock, for tests. */
   now?: () => number;
+  /**
+   * The broker as pods reach it; required with `flyteSecrets.embedded.delivery: agent`. `caPem` answers the PEM of
+   * the CA beside the serving certificate (`<certDir>/ca.crt`), read again when it changes.
+   */
+  broker?: { url: string; caPem: () => string };
 }
+
+/** What {@link EmbeddedInjector.resolve} answers: the value, or why the admission rules give none. */
+export type ResolveOutcome = { value: SecretValue; source: CachedValue['source'] } | { reason: string; code: ErrorCode };
 
 /** The Embedded injector, with its cache exposed for diagnostics. */
 export interface EmbeddedInjector extends SecretInjector {
   readonly type: 'Embedded';
   readonly cache: SecretCache;
+  /**
+   * Resolve `secret` for `pod` in `namespace` exactly as admission does (scope from the labels, the namespace check,
+   * project → domain → org through the cache), without touching the pod. The broker serves what this answers.
+   */
+  resolve(secret: Secret, pod: Pod, namespace: string, bounds?: CallBounds): Promise<ResolveOutcome>;
   invalidate(id: FlyteSecretId): void;
 }
 
@@ -250,6 +267,25 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
   if (embeddedConfig.imagePullSecrets.enabled && options.imagePull === undefined) {
     throw new Error('createEmbeddedInjector: webhook.embeddedSecretManagerConfig.imagePullSecrets.enabled needs an image-pull secret store (Kubernetes access)');
   }
+  if (scopeConfig.delivery === 'agent' && options.broker === undefined) {
+    throw new Error('createEmbeddedInjector: flyteSecrets.embedded.delivery agent needs the broker (its URL and CA)');
+  }
+  const broker = options.broker;
+  const agentParams: EmbeddedAgentParams | undefined =
+    broker === undefined || scopeConfig.delivery !== 'agent'
+      ? undefined
+      : {
+          agent: agentSettings(config),
+          envFiles: envFilesOf(config),
+          get brokerUrl() {
+            return broker.url;
+          },
+          get brokerCaPem() {
+            return broker.caPem();
+          },
+          audience: config.flyteSecrets.broker.audience,
+          prefix,
+        };
   // One admission budget per admission: the context object (shared by all secrets of a pod) keys its deadline.
   const deadlines = new WeakMap<object, number>();
 
@@ -299,29 +335,38 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     return { reason: `[SecretNotFoundAcrossAllScopes] secret not found across all scopes: ${triedScopes(id, fetcher)}`, code: 'SecretNotFoundAcrossAllScopes' };
   }
 
-  async function inject(secret: Secret, pod: Pod, ctx: InjectContext): Promise<InjectOutcome> {
-    if (secret.key === '') return notMine(`EmbeddedSecretManager requires key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
+  /** The scope id of `secret` for a pod with these labels in `namespace`, or why the Embedded manager refuses it. */
+  function scopeOf(secret: Secret, labels: Record<string, string>, namespace: string): { id: FlyteSecretId } | { outcome: InjectOutcome } {
+    if (secret.key === '') return { outcome: notMine(`EmbeddedSecretManager requires key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret') };
     const mount = secret.mountRequirement;
     if (mount !== MountRequirement.ANY && mount !== MountRequirement.ENV_VAR && mount !== MountRequirement.FILE) {
       const p = unrecognizedMountRequirement(secret);
-      return notMine(p.reason, p.code);
+      return { outcome: notMine(p.reason, p.code) };
     }
-    const labels = pod.metadata?.labels ?? {};
     for (const label of SCOPE_LABELS) {
       if ((labels[label] ?? '') === '') {
-        return refused(`[SecretRequirementsError] secret read requirements not met due to empty ${label} field in the pod labels`, 'SecretRequirementsError');
+        return { outcome: refused(`[SecretRequirementsError] secret read requirements not met due to empty ${label} field in the pod labels`, 'SecretRequirementsError') };
       }
     }
     const id: FlyteSecretId = { org: labels.organization ?? '', project: labels.project ?? '', domain: labels.domain ?? '', name: secret.key };
     if (scopeConfig.enforceNamespaceScope) {
-      const p = namespaceScopeProblem(scopeConfig, id, ctx.namespace);
-      if (p !== undefined) return refused(p, 'InjectionRefused');
+      const p = namespaceScopeProblem(scopeConfig, id, namespace);
+      if (p !== undefined) return { outcome: refused(p, 'InjectionRefused') };
     }
     for (const [field, value] of [['key', secret.key], ['env_var', secret.envVar]] as const) {
       const p = controlCharProblem('Embedded', field, value);
-      if (p !== undefined) return refused(p.reason, p.code);
+      if (p !== undefined) return { outcome: refused(p.reason, p.code) };
     }
-    const asFile = mount === MountRequirement.FILE;
+    return { id };
+  }
+
+  async function inject(secret: Secret, pod: Pod, ctx: InjectContext): Promise<InjectOutcome> {
+    const scoped = scopeOf(secret, pod.metadata?.labels ?? {}, ctx.namespace);
+    if ('outcome' in scoped) return scoped.outcome;
+    const { id } = scoped;
+    const mount = secret.mountRequirement;
+    const agentMode = agentParams !== undefined;
+    const asFile = agentMode ? agentDeliversAsFile(mount, agentParams.envFiles) : mount === MountRequirement.FILE;
     let filePath = '';
     if (asFile) {
       const why = fileKeyProblem(secret.key);
@@ -329,7 +374,7 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
         return refused(`Embedded: the key ${quote(secret.key)} cannot be used as a file name under ${SECRETS_MOUNT_ROOT}: it ${why}; rename the secret or request it as an environment variable`, 'InvalidInput');
       }
       filePath = secretFilePath(secret.key);
-      const clash = otherMountAtRoot(pod);
+      const clash = otherMountAtRoot(pod, agentMode ? AGENT_SECRETS_VOLUME_NAME : EMBEDDED_VOLUME_NAME);
       if (clash !== undefined) {
         return refused(`Embedded: cannot mount secrets at ${SECRETS_MOUNT_ROOT}: volume ${quote(clash)} of another secret manager is already mounted there; request this secret as an environment variable, or use one file-delivering manager per pod`, 'InjectionRefused');
       }
@@ -348,9 +393,13 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
       ctx.warnings.push(`secret ${quote(secret.key)}: the secret store could not be read, so a cached value ${formatAge(cached.ageMs)} old was used`);
     }
 
-    // Copy-on-write (editablePod): every edit below replaces what it changes instead of writing into the input.
-    const out = editablePod(pod);
-    if (asFile) {
+    // Inline: copy-on-write (editablePod), every edit below replaces what it changes instead of writing into the
+    // input. Agent mode edits the agent container in place, so it works on a deep copy.
+    const out = agentMode ? clonePod(pod) : editablePod(pod);
+    if (agentMode) {
+      const problem = deliverEmbeddedThroughAgent(out, secret, { isText: value.text() !== undefined }, envName, agentParams, ctx);
+      if (problem !== undefined) return refused(problem.reason, problem.code);
+    } else if (asFile) {
       injectFile(out, secret, value.bytes(), filePath, ctx);
     } else {
       const text = value.text();
@@ -403,10 +452,21 @@ export function createEmbeddedInjector(options: EmbeddedInjectorOptions): Embedd
     setSharedEnv(pod, vars, ctx);
   }
 
+  async function resolve(secret: Secret, pod: Pod, namespace: string, bounds: CallBounds = {}): Promise<ResolveOutcome> {
+    const scoped = scopeOf(secret, pod.metadata?.labels ?? {}, namespace);
+    if ('outcome' in scoped) {
+      const o = scoped.outcome;
+      return o.injected ? { reason: 'Embedded: internal error', code: 'Internal' } : { reason: o.reason, code: o.code };
+    }
+    const result = await lookUp(scoped.id, { deadline: bounds.deadline ?? now() + fetchConfig.admissionBudget, ...(bounds.signal === undefined ? {} : { signal: bounds.signal }) });
+    return 'found' in result ? { value: result.found.value, source: result.found.cached.source } : result;
+  }
+
   return {
     type: 'Embedded',
     cache,
     inject,
+    resolve,
     invalidate(id: FlyteSecretId): void {
       cache.invalidate(id);
     },
@@ -425,11 +485,11 @@ function setSecretsLine(init: Container, key: string, line: string): void {
   init.env = existing === undefined ? [...env, entry] : env.map((e) => (e === existing ? entry : e));
 }
 
-/** Name of a volume other than ours mounted at /etc/flyte/secrets in any container, if any. */
-function otherMountAtRoot(pod: Pod): string | undefined {
+/** Name of a volume other than `ours` mounted at /etc/flyte/secrets in any container, if any. */
+function otherMountAtRoot(pod: Pod, ours: string): string | undefined {
   for (const c of allContainers(pod)) {
     for (const m of c.volumeMounts ?? []) {
-      if (m.mountPath.replace(/\/+$/, '') === SECRETS_MOUNT_ROOT && m.name !== EMBEDDED_VOLUME_NAME) return m.name;
+      if (m.mountPath.replace(/\/+$/, '') === SECRETS_MOUNT_ROOT && m.name !== ours) return m.name;
     }
   }
   return undefined;

@@ -22,6 +22,8 @@ import type { Config, SecretManagerType } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { SecretInjector } from '../inject/injector.js';
 import type { PodMutator } from '../inject/mutator.js';
+import { MAX_BROKER_REQUEST_BYTES } from '../broker/protocol.js';
+import type { Broker } from './broker.js';
 import { createAdmissionHandler } from './handler.js';
 import { discardThenClose, startInvalidationServer, type InvalidationServer } from './invalidation.js';
 import { errorShape, silentLogger, type Logger } from './logger.js';
@@ -63,6 +65,8 @@ export interface WebhookServerOptions {
   ready?: boolean;
   /** Metrics to serve and update; default a fresh {@link createWebhookMetrics} (pass one to add fetch metrics to its registry). */
   metrics?: WebhookMetrics;
+  /** The broker (`flyteSecrets.embedded.delivery: agent`), served at its path on the same port; see broker.ts. */
+  broker?: Broker;
 }
 
 /** A running webhook server. */
@@ -241,6 +245,21 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     }
   }
 
+  async function onBroker(broker: Broker, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: Buffer;
+    try {
+      body = req.method === 'POST' ? await readBody(req, MAX_BROKER_REQUEST_BYTES) : Buffer.alloc(0);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        sendJson(res, 413, { error: { code: 'TooLarge', message: `request body exceeds ${MAX_BROKER_REQUEST_BYTES} bytes` } }, { connection: 'close' });
+        discardThenClose(req);
+      }
+      return;
+    }
+    const answer = await broker.handle({ method: req.method ?? '', authorization: req.headers.authorization, contentType: req.headers['content-type'], body });
+    if (!res.destroyed) sendJson(res, answer.status, answer.body, answer.headers);
+  }
+
   // One shared listener (not a closure per request): `this` is the response.
   function onResponseClose(this: ServerResponse): void {
     active.delete(this);
@@ -273,6 +292,10 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
           return;
         }
         default:
+          if (options.broker !== undefined && path === options.broker.path) {
+            await onBroker(options.broker, req, res);
+            return;
+          }
           sendJson(res, 404, httpErrorStatus(404, `no such path ${JSON.stringify(path)}; the admission path is ${MUTATE_PATH}`));
       }
     } catch (err) {

@@ -24,7 +24,10 @@ import type { SecretInjector } from '../../src/inject/injector.js';
 import { buildInjectors, createMutator, type InjectorDeps, type PodMutator } from '../../src/inject/mutator.js';
 import { applyPatch, type JsonPatchOp } from '../../src/inject/patch.js';
 import { generateCertificates, writeCertificateFiles } from '../../src/webhook/certs.js';
+import type { Registry } from 'prom-client';
+import type { Broker } from '../../src/webhook/broker.js';
 import { createLogger, type Logger } from '../../src/webhook/logger.js';
+import { createWebhookMetrics } from '../../src/webhook/metrics.js';
 import type { AdmissionResponse, AdmissionReview } from '../../src/webhook/review.js';
 import { MUTATE_PATH, startWebhookServer, type WebhookServer } from '../../src/webhook/server.js';
 
@@ -45,6 +48,8 @@ export interface HarnessOptions {
   tlsPollIntervalMs?: number;
   /** Start the invalidation server on a free port too. */
   invalidation?: boolean;
+  /** Serve a broker (made from the parsed config) on the same port; its metrics go on the server's registry. */
+  broker?: (ctx: { config: Config; logger: Logger; registry: Registry; mutator: PodMutator; injectors: ReadonlyMap<SecretManagerType, SecretInjector> | undefined }) => Broker;
 }
 
 /** An HTTP answer. */
@@ -168,12 +173,16 @@ export async function startApiServerHarness(options: HarnessOptions = {}): Promi
     injectors = buildInjectors(config, options.deps ?? {});
     mutator = createMutator(config, injectors);
   }
+  const metrics = createWebhookMetrics({ processMetrics: false });
+  const broker = options.broker?.({ config, logger, registry: metrics.registry, mutator, injectors });
   let server: WebhookServer;
   try {
     server = await startWebhookServer({
       config,
       mutator,
       logger,
+      metrics,
+      ...(broker === undefined ? {} : { broker }),
       port: 0,
       tlsPollIntervalMs: options.tlsPollIntervalMs ?? 200,
       ...(options.invalidation === true && injectors !== undefined ? { injectors, invalidationPort: -1 } : {}),

@@ -14,6 +14,11 @@
  * - Secrets: `stringData` is folded into base64 `data`, and `type` defaults to `Opaque`, as the real server does.
  * - Every request is recorded in `requests`; `onRequest` can delay a request or answer it (fault injection).
  * - `kubeconfigPath` is a kubeconfig trusting the server's CA, with a bearer token.
+ * - Service-account tokens (fake-sa-tokens.ts): `POST …/serviceaccounts/<sa>/token` (TokenRequest, bound to a pod,
+ *   `expirationSeconds` ≥ 600 as the real server requires) issues signed JWTs, `POST
+ *   /apis/authentication.k8s.io/v1/tokenreviews` reviews them (signature, issuer, expiry, audiences, the bound pod and
+ *   service account still there with the same uids) and answers the pod claims in `user.extra`. `issuePodToken` does
+ *   what the kubelet does for a projected token volume.
  *
  * @example
  * ```ts
@@ -35,6 +40,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fastJsonPatch from 'fast-json-patch';
+import { createTokenIssuer, type TokenIssuer } from './fake-sa-tokens.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -250,6 +256,19 @@ export interface FakeKubeApiServerOptions {
   token?: string;
   /** Namespace of the kubeconfig's context. Default `default`. */
   contextNamespace?: string;
+  /** Clock (ms) of token issuance and review. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Options of {@link FakeKubeApiServer.issuePodToken}. */
+export interface PodTokenOptions {
+  audiences: string[];
+  /** Default 600 (the shortest the API server allows). */
+  expirationSeconds?: number;
+  /** Issue time (ms); default now. */
+  issuedAt?: number;
+  /** Claim this service account instead of the pod's (a token the real TokenRequest would refuse to issue). */
+  serviceAccount?: string;
 }
 
 /** A running fake API server. */
@@ -266,6 +285,13 @@ export interface FakeKubeApiServer {
   /** The bearer token the server requires. */
   token: string;
   store: FakeKubeStore;
+  /** The service-account token issuer (signing key, issue, review). */
+  tokens: TokenIssuer;
+  /**
+   * A projected service-account token for a stored pod, as the kubelet gets it (TokenRequest bound to the pod, with
+   * the pod's service account, which must exist). Throws when the pod or the service account is missing.
+   */
+  issuePodToken(namespace: string, podName: string, options: PodTokenOptions): string;
   requests: RecordedRequest[];
   /**
    * Called before each request is handled (after it is recorded). Return a {@link FakeResponse} to answer it
@@ -321,6 +347,36 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
   const requests: RecordedRequest[] = [];
   const watches = new Set<ServerResponse>();
   const dir = mkdtempSync(join(tmpdir(), 'fake-kube-'));
+  const tokens = createTokenIssuer(options.now === undefined ? {} : { now: options.now });
+  const boundObjects = {
+    serviceAccountUid: (ns: string, name: string) => store.get('serviceaccounts', ns, name)?.metadata?.uid,
+    pod: (ns: string, name: string) => {
+      const p = store.get('pods', ns, name);
+      return p?.metadata?.uid === undefined ? undefined : { uid: p.metadata.uid, deleting: p.metadata.deletionTimestamp !== undefined };
+    },
+  };
+  function podToken(namespace: string, podName: string, o: PodTokenOptions): { token: string } | { error: FakeResponse } {
+    const pod = store.get('pods', namespace, podName);
+    if (pod?.metadata?.uid === undefined) return { error: kubeStatus(404, 'NotFound', `pods "${podName}" not found`, { name: podName, kind: 'pods' }) };
+    const podSa = ((pod.spec ?? {}) as { serviceAccountName?: string }).serviceAccountName ?? 'default';
+    const saName = o.serviceAccount ?? podSa;
+    const sa = store.get('serviceaccounts', namespace, saName);
+    if (sa?.metadata?.uid === undefined) return { error: kubeStatus(404, 'NotFound', `serviceaccounts "${saName}" not found`, { name: saName, kind: 'serviceaccounts' }) };
+    const expirationSeconds = o.expirationSeconds ?? 600;
+    if (expirationSeconds < 600) return { error: kubeStatus(422, 'Invalid', `TokenRequest.authentication.k8s.io "${saName}" is invalid: spec.expirationSeconds: Invalid value: ${expirationSeconds}: may not specify a duration less than 10 minutes`) };
+    const nodeName = ((pod.spec ?? {}) as { nodeName?: string }).nodeName;
+    return {
+      token: tokens.issue({
+        namespace,
+        serviceAccount: { name: saName, uid: sa.metadata.uid },
+        pod: { name: podName, uid: pod.metadata.uid },
+        ...(nodeName === undefined ? {} : { node: { name: nodeName, uid: `node-${nodeName}` } }),
+        audiences: o.audiences,
+        expirationSeconds,
+        ...(o.issuedAt === undefined ? {} : { issuedAt: o.issuedAt }),
+      }),
+    };
+  }
 
   const fake: FakeKubeApiServer = {
     url: '',
@@ -330,6 +386,12 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
     kubeconfigPath: join(dir, 'kubeconfig'),
     token,
     store,
+    tokens,
+    issuePodToken(namespace, podName, o) {
+      const r = podToken(namespace, podName, o);
+      if ('error' in r) throw new Error(`fake kube-apiserver: cannot issue a token: ${JSON.stringify((r.error.body as { message?: string }).message)}`);
+      return r.token;
+    },
     requests,
     onRequest: undefined,
     close: async () => {
@@ -396,12 +458,47 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
       send(res, kubeStatus(400, 'BadRequest', 'the request body is not valid JSON'), rec);
       return;
     }
+    const auth = authenticationRoute(rec);
+    if (auth !== undefined) {
+      send(res, auth, rec);
+      return;
+    }
     const answer = route(rec, req.headers['content-type'] ?? '');
     if (answer === 'watch') {
       startWatch(rec, res);
       return;
     }
     send(res, answer, rec);
+  }
+
+  /** TokenReview (create) and TokenRequest (`serviceaccounts/<sa>/token`), or undefined for other paths. */
+  function authenticationRoute(rec: RecordedRequest): FakeResponse | undefined {
+    const body = (rec.body ?? {}) as { spec?: Record<string, unknown> };
+    if (rec.path === '/apis/authentication.k8s.io/v1/tokenreviews') {
+      if (rec.method !== 'POST') return kubeStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+      const spec = body.spec ?? {};
+      if (typeof spec.token !== 'string') return kubeStatus(422, 'Invalid', 'TokenReview.authentication.k8s.io "" is invalid: spec.token: Required value');
+      const audiences = Array.isArray(spec.audiences) ? (spec.audiences as string[]) : [];
+      const status = tokens.review(spec.token, audiences, boundObjects);
+      return { status: 201, body: { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: { ...status, user: status.user ?? {} } } };
+    }
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)\/token$/.exec(rec.path);
+    if (m === null) return undefined;
+    if (rec.method !== 'POST') return kubeStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    const spec = body.spec ?? {};
+    const bound = spec.boundObjectRef as { kind?: string; name?: string; uid?: string } | undefined;
+    if (bound?.kind !== 'Pod' || bound.name === undefined) return kubeStatus(400, 'BadRequest', 'the fake supports only tokens bound to a Pod');
+    const [, namespace, sa] = m as unknown as [string, string, string];
+    const pod = store.get('pods', namespace, bound.name);
+    if (pod === undefined || (bound.uid !== undefined && pod.metadata?.uid !== bound.uid)) return kubeStatus(404, 'NotFound', `pods "${bound.name}" not found`);
+    const podSa = ((pod.spec ?? {}) as { serviceAccountName?: string }).serviceAccountName ?? 'default';
+    if (podSa !== sa) return kubeStatus(400, 'BadRequest', `cannot bind token for serviceaccount "${sa}" to pod running with different serviceaccount name.`);
+    const expirationSeconds = typeof spec.expirationSeconds === 'number' ? spec.expirationSeconds : 3600;
+    const audiences = Array.isArray(spec.audiences) ? (spec.audiences as string[]) : [];
+    const r = podToken(namespace, bound.name, { audiences, expirationSeconds });
+    if ('error' in r) return r.error;
+    const expirationTimestamp = new Date(Math.floor(((options.now ?? Date.now)() / 1000) + expirationSeconds) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return { status: 201, body: { kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1', metadata: { name: sa, namespace }, spec, status: { token: r.token, expirationTimestamp } } };
   }
 
   interface Target {

@@ -14,7 +14,11 @@
  */
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Config } from '../../config/schema.js';
+import type { Registry } from 'prom-client';
+import type { Config, SecretManagerType } from '../../config/schema.js';
+import type { EmbeddedInjector } from '../../inject/embedded.js';
+import type { SecretInjector } from '../../inject/injector.js';
+import type { Broker } from '../../webhook/broker.js';
 import type { CertificateRenewal } from '../../webhook/certs.js';
 import type { Logger } from '../../webhook/logger.js';
 import { untilStopSignal } from '../signals.js';
@@ -75,6 +79,19 @@ async function startServeRenewal(config: Config, certDirOverride: string | undef
   return renewal;
 }
 
+/**
+ * With `flyteSecrets.embedded.delivery: agent`, the broker on the same HTTPS port: TokenReviews and pod reads
+ * through the cluster `loadKubeConfig` finds (in-cluster: the webhook's service account).
+ */
+async function startBroker(config: Config, injectors: Map<SecretManagerType, SecretInjector>, logger: Logger, registry: Registry): Promise<Broker | undefined> {
+  const embedded = injectors.get('Embedded') as EmbeddedInjector | undefined;
+  if (config.flyteSecrets.embedded.delivery !== 'agent' || embedded === undefined) return undefined;
+  const [{ loadKubeConfig }, { createKubeBrokerApi }, { createBroker }] = await Promise.all([import('../../webhook/kube.js'), import('../../webhook/broker-kube.js'), import('../../webhook/broker.js')]);
+  const kube = await createKubeBrokerApi(await loadKubeConfig());
+  logger.info({ event: 'broker_on', path: config.flyteSecrets.broker.path, audience: config.flyteSecrets.broker.audience }, 'the broker serves Embedded secrets to agent init containers');
+  return createBroker({ config, kube, embedded, logger, registry });
+}
+
 /** Options of the `serve` command. */
 export interface ServeOptions {
   config: string;
@@ -102,13 +119,16 @@ export async function runServe(options: ServeOptions): Promise<void> {
   const config = await readConfigFile(options.config);
   const logger = createLogger({ level: config.flyteSecrets.server.logLevel });
   const metrics = createWebhookMetrics();
-  const { injectors, mutator } = await createInjectorsFromConfig(config, { registry: metrics.registry });
+  const forInjectors: Config = options.certDir === undefined ? config : { ...config, webhook: { ...config.webhook, certDir: options.certDir } };
+  const { injectors, mutator } = await createInjectorsFromConfig(forInjectors, { registry: metrics.registry });
+  const broker = await startBroker(config, injectors, logger, metrics.registry);
   const server = await startWebhookServer({
     config,
     mutator,
     injectors,
     logger,
     metrics,
+    ...(broker === undefined ? {} : { broker }),
     ...(options.certDir === undefined ? {} : { certDir: options.certDir }),
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.invalidationPort === undefined ? {} : { invalidationPort: options.invalidationPort }),
