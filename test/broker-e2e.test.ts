@@ -276,7 +276,7 @@ describe('refusals over the wire', () => {
       const a = await scoped.post({ secrets: ['embedded:0'] }, { path: PATH, headers: { authorization: `Bearer ${token}` } });
       const r = refusalOf(a);
       expect(r).toMatchObject({ status: 403, code: 'SecretRefused' });
-      expect(r.message).toContain('may only be used in namespace "flytesnacks-development"');
+      expect(r.message).toContain('select namespace "flytesnacks-development" under namespaceTemplate "{project}-{domain}", but the pod is in namespace "elsewhere"');
     } finally {
       await scoped.close();
     }

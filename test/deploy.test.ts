@@ -324,7 +324,7 @@ describe.each([...TARGETS.map((t) => t.name), COMPONENT_TARGET.name, REDIS_TARGE
     // The fetch budget must end before the API server gives up on the webhook.
     expect(config.flyteSecrets.fetch.admissionBudget).toBeLessThan(config.webhook.webhookTimeout * 1000);
     // A pod reads only its own namespace's Flyte-native secrets, said explicitly in the shipped file.
-    expect(config.flyteSecrets.embedded).toEqual({ enforceNamespaceScope: true, namespaceTemplate: '{project}-{domain}', organization: 'flyte' });
+    expect(config.flyteSecrets.embedded).toMatchObject({ enforceNamespaceScope: true, namespaceTemplate: '{project}-{domain}', organization: 'flyte' });
     const raw = parseYaml(get(name).configMap.data!['config.yaml']!) as { flyteSecrets?: { embedded?: { enforceNamespaceScope?: unknown } } };
     expect(raw.flyteSecrets?.embedded?.enforceNamespaceScope).toBe(true);
   });

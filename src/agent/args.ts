@@ -68,19 +68,31 @@ export interface AgentArgs {
 /** The usage text of `flyte-secrets agent --help`. */
 export const AGENT_USAGE = `Usage: flyte-secrets agent [options]
 
-Runs inside a pod as its init container: fetches every listed secret in parallel, then writes them all (or none).
+Runs inside a pod as its init container: fetches every listed secret in
+parallel, then writes them all (or none).
 
 Options:
   --file SOURCE=PATH     write secret SOURCE at PATH (repeatable)
-  --env SOURCE=KEY       put secret SOURCE under KEY in the env file (repeatable)
+  --env SOURCE=KEY       put secret SOURCE under KEY in the env file
+                         (repeatable)
   --env-file PATH        where the env file is written (needed with --env)
-  --deadline DURATION    overall deadline, retries included (default ${DEFAULT_AGENT_DEADLINE})
-  --broker URL           the broker that serves embedded:<i> sources (its CA in FLYTE_SECRETS_BROKER_CA)
-  --token-file PATH      the projected service-account token sent to the broker
+  --deadline DURATION    overall deadline, retries included
+                         (default ${DEFAULT_AGENT_DEADLINE})
+  --broker URL           the broker that serves embedded:<i> sources
+                         (its CA in FLYTE_SECRETS_BROKER_CA)
+  --token-file PATH      the projected service-account token sent to the
+                         broker
   -h, --help             show this help
 
-SOURCE is https://<vault>.vault.azure.net/secrets/<name>[/<version>] (Key Vault, with the pod's workload identity)
-or embedded:<i> (the Embedded secret of annotation flyte.secrets/s<i>, from a broker).
+SOURCE is a Key Vault secret URI,
+https://<vault>.vault.azure.net/secrets/<name>[/<version>], read with the
+pod's workload identity, or embedded:<i>, the Embedded secret of annotation
+flyte.secrets/s<i>, served by the broker. The webhook writes these arguments
+(after "agent --", because Node reads a script's --env-file as its own).
+
+Examples:
+  $ flyte-secrets agent -- --file https://myvault.vault.azure.net/secrets/db-password=/etc/flyte/secrets/db-password
+  $ flyte-secrets agent -- --env https://myvault.vault.azure.net/secrets/api-key=API_KEY --env-file /var/run/flyte-secrets/env/secrets.env --deadline 1m
 `;
 
 const NAME = /^[0-9A-Za-z-]{1,127}$/;

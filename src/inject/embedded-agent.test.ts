@@ -16,7 +16,7 @@ import { annotationIndexOf, envFilesNeededMessage } from './embedded-agent.js';
 import { buildInjectors, createMutator } from './mutator.js';
 import { applyPatch } from './patch.js';
 
-const LABELS = { organization: 'o', project: 'p', domain: 'd' };
+const LABELS = { organization: 'flyte', project: 'p', domain: 'd' };
 const CANARY = 'canary-7f3a9c1e-value';
 const CA = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
 const URL = 'https://flyte-pod-webhook.flyte.svc:443/broker/v1/secrets';
@@ -32,9 +32,9 @@ function fetcher(values: Record<string, SecretValue>): SecretFetcher {
 }
 
 const VALUES = {
-  [encodeSecretName({ org: 'o', domain: 'd', project: 'p', name: 'token' })]: SecretValue.fromString(`tok-${CANARY}`),
-  [encodeSecretName({ org: 'o', domain: '', project: '', name: 'db' })]: SecretValue.fromString(`db-${CANARY}`),
-  [encodeSecretName({ org: 'o', domain: '', project: '', name: 'bin' })]: SecretValue.fromBytes(Uint8Array.from([0xff, 0xfe, 0x00])),
+  [encodeSecretName({ org: 'flyte', domain: 'd', project: 'p', name: 'token' })]: SecretValue.fromString(`tok-${CANARY}`),
+  [encodeSecretName({ org: 'flyte', domain: '', project: '', name: 'db' })]: SecretValue.fromString(`db-${CANARY}`),
+  [encodeSecretName({ org: 'flyte', domain: '', project: '', name: 'bin' })]: SecretValue.fromBytes(Uint8Array.from([0xff, 0xfe, 0x00])),
 };
 
 function mutatorFor(cfg: ConfigInput, envFiles = false) {

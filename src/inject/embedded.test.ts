@@ -529,7 +529,7 @@ describe('Embedded injector: admissions sharing one read keep their own deadline
     vi.useFakeTimers({ now: 1_000_000 });
     const held = heldFetcher();
     const budget = createRequestBudget({ requestsPer10s: 4000, callTimeoutMs: 3000, maxAttempts: 1 });
-    const inj = createEmbeddedInjector({ config: parseConfig({}), fetcher: budgetedFetcher(held, budget) });
+    const inj = createEmbeddedInjector({ config: testConfig(), fetcher: budgetedFetcher(held, budget) });
     const admit = (bounds: { deadline: number; signal?: AbortSignal }) => inj.inject(makeSecret({ key: 'a' }), pod(), { ...ctx(), ...bounds });
     return { held, admit };
   }

@@ -173,7 +173,7 @@ export async function startApiServerHarness(options: HarnessOptions = {}): Promi
     injectors = buildInjectors(config, options.deps ?? {});
     mutator = createMutator(config, injectors);
   }
-  const metrics = createWebhookMetrics({ processMetrics: false });
+  const metrics = createWebhookMetrics();
   const broker = options.broker?.({ config, logger, registry: metrics.registry, mutator, injectors });
   let server: WebhookServer;
   try {
