@@ -1,4 +1,4 @@
-// Runs every benchmark in bench/ (each top-level bench/*.ts; helpers live in bench/support/), one after another,
+// Runs every benchmark in bench/ (each top-level bench/*.ts and bench/*.mjs; helpers live in bench/support/), one after another,
 // then prints each one's ratio lines (lines that mention a ratio or a goal) in a summary at the end.
 //
 //   npm run bench                      all of them
@@ -19,7 +19,7 @@ const filters = process.argv.slice(2);
 const RATIO_LINE = /ratio|goal/i;
 
 const files = readdirSync(benchDir)
-  .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'))
+  .filter((f) => (f.endsWith('.ts') || f.endsWith('.mjs')) && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'))
   .filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)))
   .sort()
   .map((f) => join(benchDir, f));
