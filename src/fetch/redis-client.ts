@@ -155,7 +155,11 @@ export async function connectRedis(config: Config, env: NodeJS.ProcessEnv = proc
   const subscriber = client.duplicate();
   const errorListeners: ((operation: string, err: unknown) => void)[] = [];
   const stateListeners: ((up: boolean) => void)[] = [];
+  // Errors before the first listener (a refused TLS handshake while the caller waits for the first connection) are
+  // kept, at most 100, and given to it: a misconfigured connection shows in the metrics from the start.
+  const early: [string, unknown][] = [];
   const report = (operation: string, err: unknown): void => {
+    if (errorListeners.length === 0 && early.length < 100) early.push([operation, err]);
     for (const l of errorListeners) l(operation, err);
   };
   client.on('error', (err: unknown) => report('connection', err));
@@ -233,7 +237,10 @@ export async function connectRedis(config: Config, env: NodeJS.ProcessEnv = proc
       await attempt();
     },
     onState: (l) => void stateListeners.push(l),
-    onError: (l) => void errorListeners.push(l),
+    onError: (l) => {
+      errorListeners.push(l);
+      for (const [operation, err] of early.splice(0)) l(operation, err);
+    },
     waitReady: async (ms) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeoutP = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));

@@ -27,9 +27,13 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Start a redis-server; `args` are extra command-line options (e.g. `['--requirepass', 'pw']`). */
-export async function startRedisServer(args: string[] = []): Promise<RedisServer> {
+/**
+ * Start a redis-server; `args` are extra command-line options (e.g. `['--requirepass', 'pw']`), or a function of the
+ * chosen port giving them (e.g. `(p) => ['--port', '0', '--tls-port', String(p), …]` for TLS only).
+ */
+export async function startRedisServer(extra: string[] | ((port: number) => string[]) = []): Promise<RedisServer> {
   const port = await freePort();
+  const args = typeof extra === 'function' ? extra(port) : extra;
   let child: ChildProcess | undefined;
   const start = (): Promise<void> =>
     new Promise((resolve, reject) => {
