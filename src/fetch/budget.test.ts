@@ -92,6 +92,7 @@ describe('request budget', () => {
   });
 
   it('cuts each attempt at callTimeout with an AbortSignal, and the whole call at the deadline', async () => {
+    vi.useFakeTimers();
     const budget = createRequestBudget({ ...opts, callTimeoutMs: 100, maxAttempts: 10 });
     let attempts = 0;
     const hang = (signal: AbortSignal): Promise<never> =>
@@ -99,10 +100,16 @@ describe('request budget', () => {
         attempts++;
         signal.addEventListener('abort', () => reject(new SecretReadFailure('x', signal.reason, { retryable: true })));
       });
+    // A clock the test controls: the call must have ended once the deadline is reached, however slow the machine.
+    let settled = false;
     const started = Date.now();
-    await expect(budget.run('v', hang, { deadline: started + 450 })).rejects.toMatchObject({ code: 'SecretReadFailure' });
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeLessThan(600);
+    const outcome = budget.run('v', hang, { deadline: started + 450 }).then(
+      () => undefined,
+      (e: unknown) => ((settled = true), e),
+    );
+    await vi.advanceTimersByTimeAsync(450);
+    expect(settled).toBe(true);
+    expect(await outcome).toMatchObject({ code: 'SecretReadFailure' });
     expect(attempts).toBeGreaterThanOrEqual(2);
     expect(attempts).toBeLessThanOrEqual(5);
   });
