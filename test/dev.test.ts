@@ -171,15 +171,14 @@ describe('flyte-secrets dev (npm start)', () => {
     expect(r.message).toMatch(/is a loopback address, which is only accepted for local testing/);
   });
 
-  it('stops on SIGINT with exit code 0 within 5 s, also when Ctrl-C arrives twice (terminal + npm’s forwarded copy)', async () => {
-    const started = Date.now();
+  it('stops on SIGINT with exit code 0 (no hang), also when Ctrl-C arrives twice (terminal + npm’s forwarded copy)', async () => {
     child?.kill('SIGINT');
     child?.kill('SIGINT');
-    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000).unref());
+    // No speed is assumed: a process that hangs never exits; 30 s only turns such a hang into a clear failure.
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000).unref());
     const result = await Promise.race([exited, timeout]);
     expect(result).toEqual({ code: 0, signal: null });
-    expect(Date.now() - started).toBeLessThan(5000);
-  });
+  }, 45_000);
 });
 
 describe('flyte-secrets dev --json', () => {

@@ -107,7 +107,6 @@ describe('startWebhookServer', () => {
     h = await startApiServerHarness({ mutator: gatedMutator().mutator, config: { flyteSecrets: { server: { requestTimeout: '400ms' } } } });
     const harness = h;
     const body = Buffer.from(JSON.stringify(buildReview(pod)));
-    const started = Date.now();
     const outcome = await new Promise<string>((resolve) => {
       const req = httpsRequest(
         { host: '127.0.0.1', port: harness.port, method: 'POST', path: MUTATE_PATH, ca: harness.caPem, servername: harness.serverName, agent: false, headers: { 'content-type': 'application/json', 'content-length': body.length } },
@@ -116,9 +115,9 @@ describe('startWebhookServer', () => {
       req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
       req.write(body.subarray(0, 10)); // and never the rest
     });
+    // The body never arrives: only requestTimeout can end this request, so the 408 is the proof (no clock needed).
     expect(outcome).toBe('status 408');
-    expect(Date.now() - started).toBeLessThan(3000);
-    const until = Date.now() + 2000;
+    const until = Date.now() + 10_000;
     while (!(await h.server.metricsText()).includes('outcome="aborted"') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     expect(await h.server.metricsText()).toContain('flyte_secrets_admission_requests_total{outcome="aborted"} 1');
   });

@@ -2,9 +2,12 @@
  * Faults while admissions run: a steady load of Embedded admissions (8 workers, over the HTTPS webhook) against
  * the Key Vault emulator, which goes through phases — healthy, failing (503), slow (beyond callTimeout), gone
  * (closed), back (restarted on the same port and state directory), throttling (429 + Retry-After), recovered. Every admission ends with a
- * 200 review inside the admission budget (plus slack): allowed with a fresh value, allowed with a stale value and a
- * warning, or denied with a read failure; nothing hangs, nothing crashes; after the vault is back, everything is
- * admitted again.
+ * 200 review bounded by the admission budget: allowed with a fresh value, allowed with a stale value and a warning, or
+ * denied with a read failure; nothing hangs, nothing crashes; after the vault is back, everything is admitted again.
+ *
+ * No phase is time-boxed: each lasts until it has produced what it is there to show (denials and stale values under a
+ * fault, a run of fresh admissions after it), so a slow machine only makes it longer. "Slow" is a vault that does not
+ * answer at all (held open), so every attempt is ended by callTimeout, however fast the machine.
  *
  * Then the serving certificate is replaced under load, three ways (atomic file writes, a Kubernetes Secret volume's
  * `..data` symlink swap, and a non-atomic write that leaves a mismatched pair for a moment): no request fails and
@@ -28,9 +31,18 @@ import { generateCertificates } from '../../src/webhook/certs.js';
 import { buildReview, startApiServerHarness, type ApiServerHarness } from '../support/api-server-harness.js';
 import { percentile, summary, watchProcess, webhookClient, type ProcessWatch, type WebhookClient } from './support.js';
 
-const BUDGET_MS = 1500;
-/** On top of the budget: TLS, JSON, and a busy 2-core machine. Generous on purpose: outcomes are what is asserted. */
-const SLACK_MS = 2000;
+/** callTimeout and admission budget: generous enough that a healthy call never times out on a busy machine. */
+const CALL_TIMEOUT_MS = 1000;
+const BUDGET_MS = 3000;
+/**
+ * The longest any admission may take: 5x the budget. Without the budget an admission against the held vault would
+ * never end; with it, a busy machine does not stretch a 3 s budget into 15 s.
+ */
+const OUTER_MS = 5 * BUDGET_MS;
+/** A phase that has not shown what it must within this long fails the test (it normally takes a second or two). */
+const PHASE_LIMIT_MS = 20_000;
+/** Consecutive fresh admissions that show the webhook has recovered. */
+const RECOVERED_RUN = 16;
 const WARM_KEYS = 6;
 const COLD_KEYS = 3000;
 
@@ -66,7 +78,7 @@ beforeAll(async () => {
   const raw = {
     webhook: { secretManagerTypes: ['Embedded'], embeddedSecretManagerConfig: { type: 'Azure', azureConfig: { vaultURI: emu.vaultUrl } } },
     cache: { inMemoryFixedSize: { defaultExpiration: '400ms' } },
-    flyteSecrets: { fetch: { callTimeout: '300ms', admissionBudget: `${BUDGET_MS}ms`, maxAttempts: 3, staleIfErrorMaxAge: '1h', negativeCacheTtl: '1s' } },
+    flyteSecrets: { fetch: { callTimeout: `${CALL_TIMEOUT_MS}ms`, admissionBudget: `${BUDGET_MS}ms`, maxAttempts: 3, staleIfErrorMaxAge: '1h', negativeCacheTtl: '1s' } },
   };
   const embedded = await createEmbeddedSecretManager(parseConfig(raw), { azure: { ca: emu.caPem } });
   h = await startApiServerHarness({ config: raw, deps: { embedded }, tlsPollIntervalMs: 200 });
@@ -107,7 +119,7 @@ describe('the vault misbehaving under load', () => {
         const at = phase;
         const started = performance.now();
         try {
-          const a = await client.post(buildReview(taskPod(keys)), { timeoutMs: BUDGET_MS + SLACK_MS + 5000 });
+          const a = await client.post(buildReview(taskPod(keys)), { timeoutMs: OUTER_MS + 5000 });
           const ms = performance.now() - started;
           if (a.status !== 200) {
             failures.push(`${at}: HTTP ${a.status}`);
@@ -122,23 +134,44 @@ describe('the vault misbehaving under load', () => {
       }
     };
     const workers = Array.from({ length: 8 }, (_, w) => worker(w));
-    const run = async (name: string, ms: number, apply: () => void | Promise<void>): Promise<void> => {
+    const inPhase = (name: string): Result[] => results.filter((r) => r.phase === name);
+    const seen = (name: string, o: Outcome): boolean => inPhase(name).some((r) => r.outcome === o);
+    const recovered = (name: string): boolean => {
+      const rs = inPhase(name);
+      return rs.length >= RECOVERED_RUN && rs.slice(-RECOVERED_RUN).every((r) => r.outcome === 'fresh');
+    };
+    /** Apply the phase's fault, then keep the load on until `done` holds (or PHASE_LIMIT_MS passes: a failure). */
+    const run = async (name: string, apply: () => void | Promise<void>, done: () => boolean): Promise<void> => {
       await apply();
       phase = name;
-      await new Promise((r) => setTimeout(r, ms));
+      const started = performance.now();
+      while (!done()) {
+        if (performance.now() - started > PHASE_LIMIT_MS) {
+          failures.push(`${name}: not shown within ${PHASE_LIMIT_MS} ms`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
     };
+    const faulted = (name: string) => (): boolean => seen(name, 'denied') && seen(name, 'stale');
     try {
-      await run('healthy', 1500, () => undefined);
-      await run('failing', 3000, () => emu.setFaults({ failRatio: 1, failStatus: 503 }));
-      await run('slow', 3000, () => emu.setFaults({ latencyMs: 1000 }));
+      await run('healthy', () => undefined, () => inPhase('healthy').length >= RECOVERED_RUN);
+      await run('failing', () => emu.setFaults({ failRatio: 1, failStatus: 503 }), faulted('failing'));
+      const held = emu.hold();
+      await run('slow', () => undefined, faulted('slow'));
       const port = emu.port;
-      await run('gone', 3000, () => emu.close());
-      await run('back', 2500, async () => {
-        emu = await startEmulator({ port, clientSecret: 'faults', rateLimit: 0, stateDir: join(stateDir, 'emulator'), seed: seedEntries });
-      });
-      // Last, as a throttled vault is paused for its Retry-After (here ≤ 2 s), which would hide the faults above.
-      await run('throttled', 2000, () => emu.setFaults({}, { rateLimit: 5, rateLimitWindowMs: 2000 }));
-      await run('recovered', 3500, () => emu.setFaults({}, { rateLimit: 0 }));
+      await run('gone', () => emu.close(), faulted('gone')); // closing releases the held requests
+      held.release();
+      await run(
+        'back',
+        async () => {
+          emu = await startEmulator({ port, clientSecret: 'faults', rateLimit: 0, stateDir: join(stateDir, 'emulator'), seed: seedEntries });
+        },
+        () => recovered('back'),
+      );
+      // Last, as a throttled vault is paused for its Retry-After (here ≤ 5 s), which would hide the faults above.
+      await run('throttled', () => emu.setFaults({}, { rateLimit: 5, rateLimitWindowMs: 5000 }), () => seen('throttled', 'denied') || seen('throttled', 'stale'));
+      await run('recovered', () => emu.setFaults({}, { rateLimit: 0 }), () => recovered('recovered'));
     } finally {
       stop = true;
       await Promise.all(workers);
@@ -151,8 +184,8 @@ describe('the vault misbehaving under load', () => {
     for (const [p, rs] of byPhase) {
       const ms = rs.map((r) => r.ms).sort((a, b) => a - b);
       figures[p] = `n=${rs.length} fresh=${count(p, 'fresh')} stale=${count(p, 'stale')} denied=${count(p, 'denied')} p99=${Math.round(percentile(ms, 99))}ms max=${Math.round(ms.at(-1) ?? 0)}ms`;
-      // Inside the budget, always.
-      expect(ms.at(-1) ?? 0, `${p}: slowest admission`).toBeLessThan(BUDGET_MS + SLACK_MS);
+      // Bounded by the budget, always (even against a vault that never answers).
+      expect(ms.at(-1) ?? 0, `${p}: slowest admission`).toBeLessThan(OUTER_MS);
       for (const r of rs) if (r.outcome === 'denied') expect(r.message, p).toMatch(/\[SecretReadFailure\]|\[SecretNotFoundAcrossAllScopes\]/);
       expect(rs.length, p).toBeGreaterThan(0);
     }
@@ -164,17 +197,17 @@ describe('the vault misbehaving under load', () => {
       expect(count(p, 'stale'), p).toBeGreaterThan(0);
     }
     expect(count('throttled', 'denied') + count('throttled', 'stale')).toBeGreaterThan(0);
-    // Back after being gone, and after the throttling: the last 40% of each phase is all fresh (the SDK reconnected
-    // to the restarted vault, with the token it held; the Retry-After pause is over).
+    // Back after being gone, and after the throttling: each phase ends with a run of fresh admissions (the SDK
+    // reconnected to the restarted vault, with the token it held; the Retry-After pause is over).
     for (const p of ['back', 'recovered']) {
       const rs = byPhase.get(p) ?? [];
-      const tail = rs.slice(Math.floor(rs.length * 0.6));
-      expect(tail.length, p).toBeGreaterThan(0);
+      const tail = rs.slice(-RECOVERED_RUN);
+      expect(tail.length, p).toBe(RECOVERED_RUN);
       expect(tail.every((r) => r.outcome === 'fresh'), `${p}: ${JSON.stringify(tail.filter((r) => r.outcome !== 'fresh').slice(0, 2))}`).toBe(true);
     }
     expect(await h.server.metricsText()).not.toMatch(/outcome="error"\} [1-9]/);
     figures['admissions'] = results.length;
-  }, 60_000);
+  }, 8 * PHASE_LIMIT_MS);
 });
 
 describe('the serving certificate replaced under load', () => {

@@ -27,6 +27,12 @@ import { buildReview, startApiServerHarness, type ApiServerHarness } from '../su
 import { summary, watchProcess, webhookClient, type ProcessWatch, type WebhookClient } from './support.js';
 
 const REQUEST_TIMEOUT_MS = 1000;
+/**
+ * The longest a connection the server must cut may stay open: 10x requestTimeout. No timing here is tighter than
+ * that; a busy machine does not stretch 1 s into 10 s, while a connection the server failed to cut stays open for
+ * good (its headers never end) or far longer (a trickled body takes over 40 s to send).
+ */
+const OUTER_MS = 10 * REQUEST_TIMEOUT_MS;
 const CONFIG = {
   webhook: { secretManagerTypes: ['K8s', 'Azure'] },
   flyteSecrets: { server: { requestTimeout: `${REQUEST_TIMEOUT_MS}ms`, maxConcurrentAdmissions: 8, maxBodyBytes: 256 * 1024 } },
@@ -52,15 +58,16 @@ const BODY = Buffer.from(JSON.stringify(buildReview(pod)));
 let watch: ProcessWatch;
 let h: ApiServerHarness;
 let client: WebhookClient;
-/** Extra delay of every mutation (the flood test slows the backend down). */
-let slowMs = 0;
+/** While set, every mutation waits for it (the flood test holds the backend); `entered` counts mutations begun. */
+let gate: Promise<void> | undefined;
+let entered = 0;
 const figures: Record<string, number | string> = {};
 
 /**
- * Send a normal admission every `everyMs` until stopped; every one must be answered 200 with a patch. Returns the
- * number sent and the failures.
+ * Send a normal admission every `everyMs` until stopped (and at least `minSent` were sent); every one must be answered
+ * 200 with a patch. Returns the number sent and the failures.
  */
-function prober(everyMs = 100): { stop(): Promise<{ sent: number; failures: string[] }> } {
+function prober(everyMs = 100): { stop(minSent?: number): Promise<{ sent: number; failures: string[] }> } {
   let stopped = false;
   let sent = 0;
   const failures: string[] = [];
@@ -79,7 +86,8 @@ function prober(everyMs = 100): { stop(): Promise<{ sent: number; failures: stri
     }
   })();
   return {
-    async stop() {
+    async stop(minSent = 0) {
+      while (sent < minSent) await new Promise((r) => setTimeout(r, everyMs));
       stopped = true;
       await loop;
       await Promise.all(inFlight);
@@ -95,7 +103,8 @@ beforeAll(async () => {
   const mutator: PodMutator = {
     managers: inner.managers,
     mutate: async (p, ctx) => {
-      if (slowMs > 0) await new Promise((r) => setTimeout(r, slowMs));
+      entered += 1;
+      if (gate !== undefined) await gate;
       return inner.mutate(p, ctx);
     },
   };
@@ -104,7 +113,7 @@ beforeAll(async () => {
 });
 
 afterEach(() => {
-  slowMs = 0;
+  gate = undefined;
 });
 
 afterAll(async () => {
@@ -151,7 +160,7 @@ describe('slow clients', () => {
   it('headers trickled a byte at a time: 408 and closed at requestTimeout; normal requests go on', async () => {
     const probe = prober();
     const sockets = await Promise.all(Array.from({ length: 20 }, () => openTls()));
-    const ends = sockets.map((s) => endOf(s, 8000));
+    const ends = sockets.map((s) => endOf(s, OUTER_MS));
     const head = `POST ${MUTATE_PATH} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-filler: ${'a'.repeat(200)}`;
     let i = 0;
     const trickle = setInterval(() => {
@@ -164,27 +173,29 @@ describe('slow clients', () => {
         expect(r).not.toBe('timeout');
         if (r === 'timeout') continue;
         expect(r.data === '' || r.data.startsWith('HTTP/1.1 408')).toBe(true);
-        expect(r.closedAfterMs).toBeLessThan(REQUEST_TIMEOUT_MS + 3000);
+        expect(r.closedAfterMs).toBeLessThan(OUTER_MS);
       }
       figures['slowHeaders'] = `${results.length} cut at ≤${Math.max(...results.map((r) => (r === 'timeout' ? Infinity : r.closedAfterMs)))}ms`;
     } finally {
       clearInterval(trickle);
       for (const s of sockets) s.destroy();
     }
-    const { sent, failures } = await probe.stop();
+    const { sent, failures } = await probe.stop(6);
     expect(failures).toEqual([]);
     expect(sent).toBeGreaterThan(5);
-  });
+  }, 60_000);
 
   it('a body trickled a few bytes at a time: 408 at requestTimeout; normal requests go on', async () => {
     const probe = prober();
     const sockets = await Promise.all(Array.from({ length: 20 }, () => openTls()));
-    const ends = sockets.map((s) => endOf(s, 8000));
+    const ends = sockets.map((s) => endOf(s, OUTER_MS));
     for (const s of sockets) s.write(`POST ${MUTATE_PATH} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${BODY.length}\r\n\r\n`);
+    // A byte every 50 ms: sending the whole body takes far longer than OUTER_MS, so only the server can end it sooner.
+    expect(BODY.length * 50).toBeGreaterThan(4 * OUTER_MS);
     let offset = 0;
     const trickle = setInterval(() => {
-      for (const s of sockets) if (!s.destroyed && offset < BODY.length) s.write(BODY.subarray(offset, offset + 4));
-      offset += 4;
+      for (const s of sockets) if (!s.destroyed && offset < BODY.length) s.write(BODY.subarray(offset, offset + 1));
+      offset += 1;
     }, 50);
     try {
       const results = await Promise.all(ends);
@@ -192,7 +203,7 @@ describe('slow clients', () => {
         expect(r).not.toBe('timeout');
         if (r === 'timeout') continue;
         expect(r.data === '' || r.data.startsWith('HTTP/1.1 408'), JSON.stringify(r.data.slice(0, 200))).toBe(true);
-        expect(r.closedAfterMs).toBeLessThan(REQUEST_TIMEOUT_MS + 3000);
+        expect(r.closedAfterMs).toBeLessThan(OUTER_MS);
       }
       figures['slowBody'] = `${results.length} cut at ≤${Math.max(...results.map((r) => (r === 'timeout' ? Infinity : r.closedAfterMs)))}ms`;
     } finally {
@@ -202,10 +213,10 @@ describe('slow clients', () => {
     const { failures } = await probe.stop();
     expect(failures).toEqual([]);
     const aborted = async (): Promise<number> => Number(/flyte_secrets_admission_requests_total\{outcome="aborted"\} (\d+)/.exec(await h.server.metricsText())?.[1] ?? 0);
-    const until = Date.now() + 3000;
+    const until = Date.now() + OUTER_MS;
     while ((await aborted()) < 20 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     expect(await aborted()).toBeGreaterThanOrEqual(20);
-  });
+  }, 60_000);
 });
 
 describe('many idle connections', () => {
@@ -220,47 +231,62 @@ describe('many idle connections', () => {
         s.once('error', reject);
       })),
     );
-    const ends = [...tls, ...raw].map((s) => endOf(s, 10_000));
+    const ends = [...tls, ...raw].map((s) => endOf(s, OUTER_MS));
     try {
       const results = await Promise.all(ends);
-      const { sent, failures } = await probe.stop();
+      const { sent, failures } = await probe.stop(11);
       expect(failures).toEqual([]);
       expect(sent).toBeGreaterThan(10);
       const open = results.filter((r) => r === 'timeout').length;
       expect(open).toBe(0);
       const worst = Math.max(...results.map((r) => (r === 'timeout' ? Infinity : r.closedAfterMs)));
       figures['idleConnections'] = `600 closed by the server within ${worst}ms of opening; ${sent} normal requests ok meanwhile`;
-      expect(worst).toBeLessThan(REQUEST_TIMEOUT_MS + 5000);
+      expect(worst).toBeLessThan(OUTER_MS);
     } finally {
       for (const s of [...tls, ...raw]) s.destroy();
     }
-  }, 30_000);
+  }, 60_000);
 });
 
 describe('a flood beyond capacity', () => {
-  it('120 admissions at once with maxConcurrentAdmissions 8 and a slow backend: shed with 429, the rest answered, nothing reset', async () => {
-    slowMs = 300;
+  it('120 admissions at once with maxConcurrentAdmissions 8 and a held backend: shed with 429, the rest answered, nothing reset', async () => {
+    // The backend holds every mutation until released: 8 are in flight, so every other request must be shed.
+    let release!: () => void;
+    gate = new Promise<void>((r) => (release = r));
+    entered = 0;
     const flood = webhookClient(h.port, h.caPem, h.serverName, 200);
     try {
-      const answers = await Promise.all(Array.from({ length: 120 }, () => flood.post(BODY, { timeoutMs: 15_000 }).then((a) => a, (e: Error) => e)));
+      let answered = 0;
+      const pending = Array.from({ length: 120 }, () =>
+        flood.post(BODY, { timeoutMs: 60_000 }).then(
+          (a) => ((answered += 1), a),
+          (e: Error) => ((answered += 1), e),
+        ),
+      );
+      // Release once the 8 slots are taken and every other request has been answered (or after OUTER_MS: then the
+      // counts below say what went wrong).
+      const until = Date.now() + OUTER_MS;
+      while ((entered < 8 || answered < 112) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      release();
+      const answers = await Promise.all(pending);
       const errors = answers.filter((a) => a instanceof Error);
       expect(errors.map((e) => e.message)).toEqual([]);
       const statuses = answers.map((a) => (a as { status: number }).status);
       const ok = statuses.filter((s) => s === 200).length;
       const shed = statuses.filter((s) => s === 429).length;
       expect(ok + shed).toBe(120);
-      expect(ok).toBeGreaterThanOrEqual(8);
-      expect(shed).toBeGreaterThan(0);
+      expect(ok).toBe(8);
+      expect(shed).toBe(112);
       for (const a of answers) if ((a as { status: number }).status === 429) expect((a as { headers: Record<string, unknown> }).headers['retry-after']).toBe('1');
       // Health checks are never shed, and capacity comes back.
       expect((await client.get('/healthz')).status).toBe(200);
-      slowMs = 0;
+      gate = undefined;
       expect((await client.post(BODY)).status).toBe(200);
       figures['flood'] = `120 at once: ${ok} answered 200, ${shed} shed 429, 0 errors`;
     } finally {
       flood.close();
     }
-  }, 30_000);
+  }, 60_000);
 });
 
 describe('oversize and malformed requests', () => {
@@ -293,8 +319,9 @@ describe('oversize and malformed requests', () => {
       pump();
     });
     expect(outcome.status).toBe(413);
-    expect(outcome.cutAfterMs).toBeLessThan(8000);
+    // Cut long before the client was done: the 2 GiB never went out (how long the cut took is only reported).
     expect(outcome.sentTotal).toBeLessThan(2 * 1024 ** 3);
+    expect(outcome.sentTotal).toBeLessThan(64 * 1024 * 1024);
     // The server kept at most the limit: buffers in this process did not grow by the amount sent.
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(Math.max(64 * 1024 * 1024, outcome.sentTotal / 4));
     figures['endlessBody'] = `413 after ${(outcome.sentAtAnswer / 1024).toFixed(0)} KiB sent (limit ${limit / 1024} KiB); connection cut after ${outcome.cutAfterMs} ms, ${(outcome.sentTotal / 1024).toFixed(0)} KiB sent in all`;
@@ -305,14 +332,14 @@ describe('oversize and malformed requests', () => {
   it('a declared 10 GB body is refused at once; headers over 16 KiB get 431', async () => {
     const declared = await new Promise<string>((resolve) => {
       openTls().then((s) => {
-        void endOf(s, 5000).then((r) => resolve(r === 'timeout' ? 'timeout' : r.data));
+        void endOf(s, OUTER_MS).then((r) => resolve(r === 'timeout' ? 'timeout' : r.data));
         s.write(`POST ${MUTATE_PATH} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10000000000\r\n\r\n{`);
       }, () => resolve('error'));
     });
     expect(declared).toMatch(/^HTTP\/1\.1 413 /);
     const big = await new Promise<string>((resolve) => {
       openTls().then((s) => {
-        void endOf(s, 5000).then((r) => resolve(r === 'timeout' ? 'timeout' : r.data));
+        void endOf(s, OUTER_MS).then((r) => resolve(r === 'timeout' ? 'timeout' : r.data));
         s.write(`POST ${MUTATE_PATH} HTTP/1.1\r\nhost: x\r\nx-big: ${'b'.repeat(20_000)}\r\n\r\n`);
       }, () => resolve('error'));
     });

@@ -28,6 +28,8 @@ export interface AwsFaults {
   failStatus?: number;
   /** Delay every answer by this many ms. */
   latencyMs?: number;
+  /** While set, every answer waits until this promise settles (a backend that has not answered yet). */
+  hold?: Promise<unknown>;
 }
 
 export interface AwsStandIn {
@@ -61,6 +63,7 @@ export async function startAwsStandIn(): Promise<AwsStandIn> {
     }
     requests.push({ target, body, authorization: req.headers.authorization });
     if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
+    if (faults.hold) await faults.hold;
     if ((faults.failNext ?? 0) > 0) {
       faults.failNext = (faults.failNext ?? 0) - 1;
       const type = faults.failType ?? 'InternalServiceError';

@@ -22,6 +22,8 @@ export interface GcpFaults {
   failNext?: number;
   failStatus?: number;
   latencyMs?: number;
+  /** While set, every answer waits until this promise settles (a backend that has not answered yet). */
+  hold?: Promise<unknown>;
 }
 
 export interface GcpStandIn {
@@ -59,6 +61,7 @@ export async function startGcpStandIn(): Promise<GcpStandIn> {
     const path = decodeURIComponent(url.pathname);
     requests.push({ method: req.method ?? '', path });
     if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
+    if (faults.hold) await faults.hold;
     if ((faults.failNext ?? 0) > 0) {
       faults.failNext = (faults.failNext ?? 0) - 1;
       const status = faults.failStatus ?? 503;
