@@ -22,6 +22,7 @@ import { azureSecretTarget } from '../src/inject/azure.js';
 import { decodeSecretAnnotations } from '../src/secret/annotations.js';
 import { buildAdmissionResponse, parseAdmissionReview } from '../src/webhook/review.js';
 import { benchReviewObject } from './support/review.js';
+import { runBench } from './support/run.js';
 
 const ROUNDS = 7;
 const BATCH_MS = 300;
@@ -93,15 +94,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ bench: 'admission-cpu', rounds: ROUNDS, cpuUs: Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, Number(median(xs).toFixed(1))])), ratio: Number((median(samples.webhook!) / floor).toFixed(3)) }));
 }
 
-const guard = setTimeout(() => {
-  console.error(`bench: still running after ${HARD_LIMIT_MS / 1000} s, giving up`);
-  process.exit(1);
-}, HARD_LIMIT_MS);
-guard.unref();
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench('bench/admission-cpu', main, HARD_LIMIT_MS);

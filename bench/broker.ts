@@ -30,6 +30,7 @@ import { INJECT_LABEL, INJECT_LABEL_VALUE, secretsToAnnotations } from '../src/s
 import { MountRequirement, makeSecret } from '../src/secret/model.js';
 import { generateCertificates, writeCertificateFiles } from '../src/webhook/certs.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../test/support/fake-kube-apiserver.js';
+import { runBench } from './support/run.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PODS = 200;
@@ -296,9 +297,4 @@ async function main(): Promise<void> {
   console.log(`Key Vault GETs per process (admissions + broker): agent max ${maxAgent}, inline max ${maxInline}; bound ${DISTINCT_IDS} distinct (scope, secret) ids → ${maxAgent <= DISTINCT_IDS ? 'within' : 'over'} the bound (not-found answers are cached for flyteSecrets.fetch.negativeCacheTtl, 10 s: a process still answering past that probes the 404 scopes again)`);
 }
 
-const guard = setTimeout(() => {
-  console.error(`bench/broker: still running after ${HARD_LIMIT_MS / 1000} s; giving up`);
-  process.exit(1);
-}, HARD_LIMIT_MS);
-guard.unref();
-await main();
+runBench('bench/broker', main, HARD_LIMIT_MS);

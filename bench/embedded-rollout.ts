@@ -30,6 +30,7 @@ import { buildInjectors, createMutator, type PodMutator } from '../src/inject/mu
 import { INJECT_LABEL, INJECT_LABEL_VALUE, secretsToAnnotations } from '../src/secret/annotations.js';
 import { MountRequirement, makeSecret } from '../src/secret/model.js';
 import { azcoreRetries, flyteSecretCache, type RetryStats } from './support/flyte-like.js';
+import { runBench } from './support/run.js';
 
 const PODS = 1000;
 const CONCURRENCY = 50;
@@ -187,19 +188,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ bench: 'embedded-rollout', pods: PODS, secrets: SECRETS.length, concurrency: CONCURRENCY, latencyMs: LATENCY_MS, ours: { cold: ours.cold, warm: ours.warm }, flyte: { cold: flyte.cold, warm: flyte.warm, retries: flyte.retries } }));
 }
 
-const guard = setTimeout(() => {
-  console.error(`bench: still running after ${HARD_LIMIT_MS / 1000} s, giving up`);
-  process.exit(1);
-}, HARD_LIMIT_MS);
-guard.unref();
-
-main().then(
-  () => {
-    clearTimeout(guard);
-    process.exit(0);
-  },
-  (err: unknown) => {
-    console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench('bench/embedded-rollout', main, HARD_LIMIT_MS);

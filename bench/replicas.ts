@@ -19,6 +19,7 @@
 import { startEmulator, type Emulator } from '../src/emulator/index.js';
 import { startRedisServer } from '../test/support/redis-server.js';
 import { LABELS, metricSum, podFor, startReplicas, type ReplicaSet } from '../test/support/webhook-replicas.js';
+import { runBench } from './support/run.js';
 
 const REPLICAS = 4;
 const PODS = 1000;
@@ -169,19 +170,4 @@ async function main(): Promise<void> {
   }
 }
 
-const guard = setTimeout(() => {
-  console.error(`bench: still running after ${HARD_LIMIT_MS / 1000} s, giving up`);
-  process.exit(1);
-}, HARD_LIMIT_MS);
-guard.unref();
-
-main().then(
-  () => {
-    clearTimeout(guard);
-    process.exit(0);
-  },
-  (err: unknown) => {
-    console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench('bench/replicas', main, HARD_LIMIT_MS);
