@@ -39,8 +39,11 @@ const BUDGET_MS = 3000;
  * never end; with it, a busy machine does not stretch a 3 s budget into 15 s.
  */
 const OUTER_MS = 5 * BUDGET_MS;
-/** A phase that has not shown what it must within this long fails the test (it normally takes a second or two). */
-const PHASE_LIMIT_MS = 20_000;
+/**
+ * A phase that has not shown what it must within this long fails the test (it normally takes a second or two; a hang
+ * guard, generous because CI shares two cores with other work).
+ */
+const PHASE_LIMIT_MS = 45_000;
 /** Consecutive fresh admissions that show the webhook has recovered. */
 const RECOVERED_RUN = 16;
 const WARM_KEYS = 6;
@@ -207,7 +210,8 @@ describe('the vault misbehaving under load', () => {
     }
     expect(await h.server.metricsText()).not.toMatch(/outcome="error"\} [1-9]/);
     figures['admissions'] = results.length;
-  }, 8 * PHASE_LIMIT_MS);
+    // The test's own time limit is a hang guard above every phase's limit added up (7 phases plus warm-up).
+  }, 10 * PHASE_LIMIT_MS);
 });
 
 describe('the serving certificate replaced under load', () => {
