@@ -1,10 +1,10 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubeStatus, startFakeKubeApiServer, type FakeKubeApiServer } from '../../test/support/fake-kube-apiserver.js';
+import { freePort } from '../../test/support/free-port.js';
 import { isFlyteSecretsError } from '../errors.js';
 import { isKubeStatus, kubeApiError, kubeStatusOf, loadKubeConfig, webhookNamespace } from './kube.js';
 
@@ -126,10 +126,7 @@ describe('API errors', () => {
 
   it('words a connection failure in one line', async () => {
     // A port that was free a moment ago and has no listener now (fetch refuses well-known "bad ports" such as 1).
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const port = await freePort();
     const kc = new KubeConfig();
     kc.loadFromOptions({
       clusters: [{ name: 'c', server: `https://127.0.0.1:${port}`, skipTLSVerify: false }],

@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { MountRequirement, makeSecret } from '../../src/secret/model.js';
 import type { FlyteSecretId } from '../../src/secret/flyte-id.js';
 import { generateCertificates, writeCertificateFiles } from '../../src/webhook/certs.js';
 import { buildReview } from './api-server-harness.js';
+import { freePort } from './free-port.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'flyte-secrets.js');
@@ -35,16 +35,6 @@ export function podFor(keys: string[], name = 'task'): Pod {
   };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** What one admission answered. */
 export interface Answer {
