@@ -31,6 +31,7 @@ import { MountRequirement, makeSecret } from '../src/secret/model.js';
 import { generateCertificates, writeCertificateFiles } from '../src/webhook/certs.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../test/support/fake-kube-apiserver.js';
 import { runBench } from './support/run.js';
+import { BENCH_SECRETS } from './support/secrets.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PODS = 200;
@@ -40,13 +41,7 @@ const NS = 'flytesnacks-development';
 const SERVICE = 'flyte-pod-webhook';
 const HARD_LIMIT_MS = 300_000;
 
-const SECRETS = [
-  { scope: 'project', name: 'db-password' },
-  { scope: 'project', name: 'api-key' },
-  { scope: 'domain', name: 'registry-token' },
-  { scope: 'domain', name: 'smtp-password' },
-  { scope: 'org', name: 'license-key' },
-] as const;
+const SECRETS = BENCH_SECRETS;
 /** Scope ids a pod's lookups touch: project 1, domain 2 (404 + 200), org 3 (404 + 404 + 200). */
 const DISTINCT_IDS = 2 * 1 + 2 * 2 + 3;
 

@@ -31,19 +31,14 @@ import { INJECT_LABEL, INJECT_LABEL_VALUE, secretsToAnnotations } from '../src/s
 import { MountRequirement, makeSecret } from '../src/secret/model.js';
 import { azcoreRetries, flyteSecretCache, type RetryStats } from './support/flyte-like.js';
 import { runBench } from './support/run.js';
+import { BENCH_SECRETS } from './support/secrets.js';
 
 const PODS = 1000;
 const CONCURRENCY = 50;
 const LATENCY_MS = 100;
 const HARD_LIMIT_MS = 300_000;
 
-const SECRETS = [
-  { scope: 'project', name: 'db-password' },
-  { scope: 'project', name: 'api-key' },
-  { scope: 'domain', name: 'registry-token' },
-  { scope: 'domain', name: 'smtp-password' },
-  { scope: 'org', name: 'license-key' },
-] as const;
+const SECRETS = BENCH_SECRETS;
 
 interface RunResult {
   pods: number;
