@@ -1,24 +1,40 @@
 /**
  * The broker under a burst: 200 pods start at once against 2 webhook processes (`flyte-secrets serve`, real child
  * processes), Embedded secrets in the Key Vault emulator (100 ms per request), the API server stand-in answering
- * TokenReviews and pod reads. In the same run, inline mode (Flyte's: values in the pod spec) on 2 fresh processes.
+ * TokenReviews and pod reads. Three modes in the same run, each on 2 fresh processes:
  *
- * Per run and mode: 200 admissions at once (round-robin over the 2 processes); in agent mode the admitted pods are
- * stored in the stand-in, each gets its projected token, then all 200 agents call the broker at once, each on the
+ * - `inline`: Flyte's delivery, values in the pod spec (the baseline);
+ * - `agent`: `flyteSecrets.embedded.delivery: agent`, each process with its own memory cache;
+ * - `agent+Redis`: agent mode with both processes on one shared Redis cache (`cache.type: Redis`; a `redis-server`
+ *   the bench starts on a free loopback port and stops at the end, a fresh key prefix per run). Without
+ *   `redis-server` on PATH this mode is skipped, with a line saying so; the others still run and are still checked.
+ *
+ * Per run and mode: 200 admissions at once (round-robin over the 2 processes); in the agent modes the admitted pods
+ * are stored in the stand-in, each gets its projected token, then all 200 agents call the broker at once, each on the
  * process that did NOT admit it (any replica serves any pod). Printed: latency p50/p99 of admissions and of broker
  * requests (medians and ranges over the runs), CPU ms per request from each process's own
- * `process_cpu_seconds_total`, and Key Vault GETs per process against the number of distinct (scope, secret) ids a
- * pod's lookups touch (the bound: at most one GET per id per process).
+ * `process_cpu_seconds_total` (the Redis server's own CPU is not counted), and Key Vault GETs against the number of
+ * distinct (scope, secret) ids a pod's lookups touch.
  *
- * Run: `npm run build && npx tsx bench/broker.ts [runs=3]` (bounded; about a minute on 2 cores).
+ * The bound checked is dedup and single-flight across 200 concurrent pods: at most one Key Vault GET per distinct id
+ * per process (inline, agent), and at most one in total across both processes with the shared Redis cache, *within
+ * the cache's lifetimes*. A not-found answer (the 404 probes of the domain and org scopes) is only remembered for
+ * `flyteSecrets.fetch.negativeCacheTtl` (default 10 s), and on a loaded machine the burst can outlast that: with the
+ * default a process still answering after 10 s probes the 404 scopes again, which is bounded per TTL window, not per
+ * pod (correct cache behaviour, not a dedup failure). So every mode's config sets the lifetimes the run needs
+ * explicitly and the same way (not-found 10 m, values 24 h; the Redis memory tier and lease keep their defaults, as
+ * neither can add a Key Vault GET while the Redis entries live), and the bench prints them. It exits non-zero when a
+ * bound is broken or a request failed.
+ *
+ * Run: `npm run build && npx tsx bench/broker.ts [runs=3]` (bounded; a few minutes on 2 shared cores).
  *
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +46,7 @@ import { INJECT_LABEL, INJECT_LABEL_VALUE, secretsToAnnotations } from '../src/s
 import { MountRequirement, makeSecret } from '../src/secret/model.js';
 import { generateCertificates, writeCertificateFiles } from '../src/webhook/certs.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../test/support/fake-kube-apiserver.js';
+import { startRedisServer, type RedisServer } from '../test/support/redis-server.js';
 import { runBench } from './support/run.js';
 import { BENCH_SECRETS } from './support/secrets.js';
 
@@ -39,11 +56,29 @@ const RUNS = Number(process.argv[2] ?? '3');
 const LATENCY_MS = 100;
 const NS = 'flytesnacks-development';
 const SERVICE = 'flyte-pod-webhook';
-const HARD_LIMIT_MS = 300_000;
+const HARD_LIMIT_MS = 540_000;
 
 const SECRETS = BENCH_SECRETS;
 /** Scope ids a pod's lookups touch: project 1, domain 2 (404 + 200), org 3 (404 + 404 + 200). */
 const DISTINCT_IDS = 2 * 1 + 2 * 2 + 3;
+
+/**
+ * Cache lifetimes set in every mode's config (see the module comment): long enough that no entry expires during a run,
+ * so the GET counts measure dedup and single-flight, not the clock.
+ */
+const TTL = {
+  /** `cache.inMemoryFixedSize.defaultExpiration` and `cache.redis.defaultExpiration` (default 24 h). */
+  value: '24h',
+  /** `flyteSecrets.fetch.negativeCacheTtl` (default 10 s). */
+  notFound: '10m',
+  /** `flyteSecrets.redis.memoryTtl` (default 10 s): expiry sends a lookup to Redis, not to Key Vault. */
+  redisMemory: '10s',
+  /** `flyteSecrets.redis.leaseTtl` (default 5 s). */
+  redisLease: '5s',
+} as const;
+
+const MODES = ['inline', 'agent', 'agent+Redis'] as const;
+type Mode = (typeof MODES)[number];
 
 interface Proc {
   child: ChildProcess;
@@ -58,14 +93,27 @@ interface Phase {
   failed: number;
 }
 
-interface RunResult {
-  inline: Phase;
-  agentAdmission: Phase;
-  broker: Phase;
-  inlineGets: number[];
-  agentGets: number[];
-  /** GETs that returned a value, per process (agent mode). */
-  agentFound: number[];
+interface ModeResult {
+  admission: Phase;
+  /** The agents' broker requests (agent modes). */
+  broker?: Phase;
+  /** Key Vault GETs per process, admissions and broker requests. */
+  gets: number[];
+  /** Those that returned a value, per process. */
+  found: number[];
+  /** agent+Redis: Redis misses by how they were served, and Redis errors, summed over the 2 processes. */
+  redis?: { lead: number; follow: number; direct: number; errors: number };
+}
+
+type RunResult = Partial<Record<Mode, ModeResult>>;
+
+interface Ctx {
+  emu: Emulator;
+  kube: FakeKubeApiServer;
+  dir: string;
+  ca: string;
+  env: NodeJS.ProcessEnv;
+  redis?: RedisServer;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -109,17 +157,39 @@ function https(port: number, ca: string, method: string, path: string, body?: st
   });
 }
 
-async function scrape(p: Proc, ca: string): Promise<{ cpu: number; gets: number; found: number }> {
+interface Scrape {
+  cpu: number;
+  /** Key Vault GETs (every outcome). */
+  gets: number;
+  /** Key Vault GETs that returned a value. */
+  found: number;
+  /** Redis misses by how they were served (agent+Redis). */
+  lead: number;
+  follow: number;
+  direct: number;
+  redisErrors: number;
+}
+
+/** Sum of a metric's samples whose labels include every `label="value"` in `labels`. */
+function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  return text
+    .split('\n')
+    .filter((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && wanted.every((w) => l.includes(w)))
+    .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+async function scrape(p: Proc, ca: string): Promise<Scrape> {
   const { text } = await https(p.port, ca, 'GET', '/metrics');
-  const sum = (name: string): number =>
-    text
-      .split('\n')
-      .filter((l) => l.startsWith(name))
-      .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-  return { cpu: sum('process_cpu_seconds_total'), gets: sum('flyte_secrets_backend_requests_total'), found: text
-      .split('\n')
-      .filter((l) => l.startsWith('flyte_secrets_backend_requests_total{') && l.includes('outcome="ok"'))
-      .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0) };
+  return {
+    cpu: metricSum(text, 'process_cpu_seconds_total'),
+    gets: metricSum(text, 'flyte_secrets_backend_requests_total'),
+    found: metricSum(text, 'flyte_secrets_backend_requests_total', { outcome: 'ok' }),
+    lead: metricSum(text, 'flyte_secrets_cache_shared_reads_total', { role: 'lead' }),
+    follow: metricSum(text, 'flyte_secrets_cache_shared_reads_total', { role: 'follow' }),
+    direct: metricSum(text, 'flyte_secrets_cache_shared_reads_total', { role: 'direct' }),
+    redisErrors: metricSum(text, 'flyte_secrets_redis_errors_total'),
+  };
 }
 
 async function startServe(configPath: string, env: NodeJS.ProcessEnv): Promise<Proc> {
@@ -177,64 +247,112 @@ function phase(latencies: number[], cpuSeconds: number, failed: number): Phase {
   return { p50: percentile(s, 50), p99: percentile(s, 99), cpuMs: (cpuSeconds * 1000) / Math.max(1, latencies.length), failed };
 }
 
-async function oneRun(run: number, emu: Emulator, kube: FakeKubeApiServer, dir: string, ca: string, baseEnv: NodeJS.ProcessEnv): Promise<RunResult> {
-  const configFor = (delivery: 'inline' | 'agent'): string => {
-    const file = join(dir, `config-${delivery}.json`);
-    writeFileSync(
-      file,
-      JSON.stringify({
-        webhook: { certDir: dir, serviceName: SERVICE, secretManagerTypes: ['Embedded'], embeddedSecretManagerConfig: { type: 'Azure', azureConfig: { vaultURI: emu.vaultUrl } } },
-        flyteSecrets: { server: { host: '127.0.0.1', logLevel: 'info' }, embedded: { delivery }, broker: { maxRequestsPerPod: 5 } },
-      }),
+function configFor(mode: Mode, run: number, ctx: Ctx): string {
+  const file = join(ctx.dir, `config-${run}-${mode}.json`);
+  const redis = mode === 'agent+Redis';
+  writeFileSync(
+    file,
+    JSON.stringify({
+      webhook: { certDir: ctx.dir, serviceName: SERVICE, secretManagerTypes: ['Embedded'], embeddedSecretManagerConfig: { type: 'Azure', azureConfig: { vaultURI: ctx.emu.vaultUrl } } },
+      cache: redis
+        ? { type: 'Redis', redis: { defaultExpiration: TTL.value, options: { Addr: ctx.redis!.addr } } }
+        : { type: 'InMemoryFixedSize', inMemoryFixedSize: { defaultExpiration: TTL.value } },
+      flyteSecrets: {
+        server: { host: '127.0.0.1', logLevel: 'info' },
+        embedded: { delivery: mode === 'inline' ? 'inline' : 'agent' },
+        broker: { maxRequestsPerPod: 5 },
+        fetch: { negativeCacheTtl: TTL.notFound },
+        // A fresh prefix per run: the values the previous run left in Redis live for TTL.value.
+        ...(redis ? { redis: { keyPrefix: `bench-broker-${run}:`, memoryTtl: TTL.redisMemory, leaseTtl: TTL.redisLease } } : {}),
+      },
+    }),
+  );
+  return file;
+}
+
+async function runMode(mode: Mode, run: number, ctx: Ctx): Promise<ModeResult> {
+  const config = configFor(mode, run, ctx);
+  const env = mode === 'agent+Redis' ? { ...ctx.env, FLYTE_SECRETS_CACHE_KEY: randomBytes(32).toString('base64') } : ctx.env;
+  const procs = await Promise.all([startServe(config, env), startServe(config, env)]);
+  try {
+    const before = await Promise.all(procs.map((p) => scrape(p, ctx.ca)));
+    const pods = Array.from({ length: PODS }, (_, i) => taskPod(i, run * 10 + MODES.indexOf(mode)));
+    const admitted = await Promise.all(pods.map((pod, i) => admit(procs[i % 2]!, ctx.ca, pod)));
+    const afterAdmission = await Promise.all(procs.map((p) => scrape(p, ctx.ca)));
+    const admission = phase(
+      admitted.map((a) => a.ms),
+      afterAdmission.reduce((a, s, i) => a + s.cpu - before[i]!.cpu, 0),
+      admitted.filter((a) => a.pod === undefined).length,
     );
-    return file;
-  };
-  const result: Partial<RunResult> = {};
-  for (const delivery of ['inline', 'agent'] as const) {
-    const procs = await Promise.all([startServe(configFor(delivery), baseEnv), startServe(configFor(delivery), baseEnv)]);
-    try {
-      const before = await Promise.all(procs.map((p) => scrape(p, ca)));
-      const pods = Array.from({ length: PODS }, (_, i) => taskPod(i, run * 10 + (delivery === 'agent' ? 1 : 0)));
-      const admitted = await Promise.all(pods.map((pod, i) => admit(procs[i % 2]!, ca, pod)));
-      const afterAdmission = await Promise.all(procs.map((p) => scrape(p, ca)));
-      const cpuAdmission = afterAdmission.reduce((a, s, i) => a + s.cpu - before[i]!.cpu, 0);
-      const admissionPhase = phase(admitted.map((a) => a.ms), cpuAdmission, admitted.filter((a) => a.pod === undefined).length);
-      if (delivery === 'inline') {
-        result.inline = admissionPhase;
-        result.inlineGets = afterAdmission.map((s, i) => s.gets - before[i]!.gets);
-        continue;
-      }
-      result.agentAdmission = admissionPhase;
+    let broker: Phase | undefined;
+    let after = afterAdmission;
+    if (mode !== 'inline') {
       // The API server stores the pods; the kubelet gets each its projected token.
-      const tokens = admitted.map((a) => {
-        const stored = kube.store.put({ ...(a.pod as object), status: { phase: 'Pending' } }) as Pod;
-        return kube.issuePodToken(NS, stored.metadata!.name!, { audiences: ['flyte-secrets-broker'] });
+      const tokens = admitted.flatMap((a) => {
+        if (a.pod === undefined) return [];
+        const stored = ctx.kube.store.put({ ...(a.pod as object), status: { phase: 'Pending' } }) as Pod;
+        return [ctx.kube.issuePodToken(NS, stored.metadata!.name!, { audiences: ['flyte-secrets-broker'] })];
       });
       const sources = SECRETS.map((_, i) => `embedded:${i}`);
       const latencies: number[] = [];
-      let failed = 0;
+      let failed = PODS - tokens.length; // a pod that was not admitted has no agent: counted as a failed request
       await Promise.all(
         tokens.map(async (token, i) => {
           const p = procs[(i + 1) % 2]!; // the other replica than the one that admitted the pod
           const t0 = performance.now();
           try {
-            await fetchFromBroker({ url: `https://${SERVICE}.flyte.svc:443/broker/v1/secrets`, connectTo: { host: '127.0.0.1', port: p.port }, token, caPem: ca, sources, deadline: Date.now() + 60_000 });
+            await fetchFromBroker({ url: `https://${SERVICE}.flyte.svc:443/broker/v1/secrets`, connectTo: { host: '127.0.0.1', port: p.port }, token, caPem: ctx.ca, sources, deadline: Date.now() + 60_000 });
           } catch (err) {
-            if (failed === 0) console.error(`first broker failure: ${(err as Error).message}`);
+            if (failed === 0) console.error(`${mode}: first broker failure: ${(err as Error).message}`);
             failed += 1;
           }
           latencies.push(performance.now() - t0);
         }),
       );
-      const after = await Promise.all(procs.map((p) => scrape(p, ca)));
-      result.broker = phase(latencies, after.reduce((a, s, i) => a + s.cpu - afterAdmission[i]!.cpu, 0), failed);
-      result.agentGets = after.map((s, i) => s.gets - before[i]!.gets);
-      result.agentFound = after.map((s, i) => s.found - before[i]!.found);
-    } finally {
-      await stop(procs);
+      after = await Promise.all(procs.map((p) => scrape(p, ctx.ca)));
+      broker = phase(latencies, after.reduce((a, s, i) => a + s.cpu - afterAdmission[i]!.cpu, 0), failed);
     }
+    const delta = (k: keyof Scrape): number[] => after.map((s, i) => s[k] - before[i]![k]);
+    const total = (k: keyof Scrape): number => delta(k).reduce((a, b) => a + b, 0);
+    return {
+      admission,
+      ...(broker === undefined ? {} : { broker }),
+      gets: delta('gets'),
+      found: delta('found'),
+      ...(mode === 'agent+Redis' ? { redis: { lead: total('lead'), follow: total('follow'), direct: total('direct'), errors: total('redisErrors') } } : {}),
+    };
+  } finally {
+    await stop(procs);
   }
-  return result as RunResult;
+}
+
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+
+/** The bound of a mode: per process without Redis, in total across the processes with it. */
+function boundProblems(mode: Mode, r: ModeResult): string[] {
+  const problems: string[] = [];
+  if (mode === 'agent+Redis') {
+    if (sum(r.gets) > DISTINCT_IDS) problems.push(`${sum(r.gets)} Key Vault GETs in total across the 2 processes, bound ${DISTINCT_IDS}`);
+  } else {
+    r.gets.forEach((g, i) => {
+      if (g > DISTINCT_IDS) problems.push(`process ${i + 1} made ${g} Key Vault GETs, bound ${DISTINCT_IDS}`);
+    });
+  }
+  if (r.admission.failed > 0) problems.push(`${r.admission.failed} admissions failed`);
+  if ((r.broker?.failed ?? 0) > 0) problems.push(`${r.broker!.failed} broker requests failed`);
+  return problems;
+}
+
+function runLine(mode: Mode, r: ModeResult): string {
+  const f = (x: number): string => x.toFixed(1);
+  const parts = [`admission p50 ${f(r.admission.p50)} p99 ${f(r.admission.p99)} ms, ${f(r.admission.cpuMs)} CPU ms/pod`];
+  if (r.broker) parts.push(`broker p50 ${f(r.broker.p50)} p99 ${f(r.broker.p99)} ms, ${f(r.broker.cpuMs)} CPU ms/request, failed ${r.broker.failed}`);
+  parts.push(
+    mode === 'agent+Redis'
+      ? `GETs total ${sum(r.gets)} (per process ${r.gets.join('+')}; with a value ${sum(r.found)}); Redis misses lead ${r.redis!.lead} follow ${r.redis!.follow} direct ${r.redis!.direct}, Redis errors ${r.redis!.errors}`
+      : `GETs/process ${r.gets.join('+')} (with a value ${r.found.join('+')})`,
+  );
+  return `${mode.padEnd(11)} ${parts.join(' | ')}`;
 }
 
 async function main(): Promise<void> {
@@ -245,51 +363,98 @@ async function main(): Promise<void> {
     seed: SECRETS.map((s) => ({ org: 'flyte', ...(s.scope === 'org' ? {} : { domain: 'development' }), ...(s.scope === 'project' ? { project: 'flytesnacks' } : {}), flyteName: s.name, string: `value-of-${s.name}` })),
   });
   const kube = await startFakeKubeApiServer();
+  let redis: RedisServer | undefined;
+  let redisSkipped: string | undefined;
+  try {
+    redis = await startRedisServer();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    redisSkipped = 'agent+Redis: SKIPPED, redis-server is not installed (Debian package redis-server); inline and agent ran and were checked, the total bound with Redis was not';
+  }
   kube.store.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: NS } });
   const bundle = await generateCertificates({ serviceName: SERVICE, namespace: 'flyte', validityMs: 24 * 3600_000 });
   writeCertificateFiles(dir, bundle);
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: dir,
-    POD_NAMESPACE: 'flyte',
-    KUBECONFIG: kube.kubeconfigPath,
-    NODE_EXTRA_CA_CERTS: emu.caFile,
-    AZURE_AUTHORITY_HOST: emu.authorityHost,
-    AZURE_TENANT_ID: emu.tenantId,
-    AZURE_CLIENT_ID: emu.clientId,
-    AZURE_CLIENT_SECRET: emu.clientSecret,
+  const ctx: Ctx = {
+    emu,
+    kube,
+    dir,
+    ca: bundle.caCert,
+    ...(redis === undefined ? {} : { redis }),
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      POD_NAMESPACE: 'flyte',
+      KUBECONFIG: kube.kubeconfigPath,
+      NODE_EXTRA_CA_CERTS: emu.caFile,
+      AZURE_AUTHORITY_HOST: emu.authorityHost,
+      AZURE_TENANT_ID: emu.tenantId,
+      AZURE_CLIENT_ID: emu.clientId,
+      AZURE_CLIENT_SECRET: emu.clientSecret,
+    },
   };
+  const modes = MODES.filter((m) => m !== 'agent+Redis' || redis !== undefined);
+  const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+  console.log(
+    `cache lifetimes, every mode: values ${TTL.value} (cache.*.defaultExpiration), not-found ${TTL.notFound} (flyteSecrets.fetch.negativeCacheTtl; default 10 s); ` +
+      `agent+Redis also memory tier ${TTL.redisMemory} (flyteSecrets.redis.memoryTtl), lease ${TTL.redisLease} (flyteSecrets.redis.leaseTtl). ` +
+      `With the default not-found lifetime a process still answering after 10 s would probe the 404 scopes again: bounded per TTL window, not per pod.`,
+  );
+  if (redisSkipped !== undefined) console.log(redisSkipped);
+  console.log(`load average at start: ${load()}`);
   const runs: RunResult[] = [];
+  const problems: string[] = [];
   try {
     for (let r = 0; r < RUNS; r++) {
-      const res = await oneRun(r, emu, kube, dir, bundle.caCert, env);
+      const res: RunResult = {};
+      for (const mode of modes) {
+        const m = await runMode(mode, r, ctx);
+        res[mode] = m;
+        console.log(`run ${r + 1}: ${runLine(mode, m)}`);
+        problems.push(...boundProblems(mode, m).map((p) => `run ${r + 1} ${mode}: ${p}`));
+      }
       runs.push(res);
-      const f = (x: number): string => x.toFixed(1);
-      console.log(
-        `run ${r + 1}: inline admission p50 ${f(res.inline.p50)} ms p99 ${f(res.inline.p99)} ms, ${f(res.inline.cpuMs)} CPU ms/pod, GETs/process ${res.inlineGets.join('+')} | ` +
-          `agent admission p50 ${f(res.agentAdmission.p50)} p99 ${f(res.agentAdmission.p99)} ms | broker p50 ${f(res.broker.p50)} p99 ${f(res.broker.p99)} ms, ${f(res.broker.cpuMs)} CPU ms/request, failed ${res.broker.failed}, GETs/process ${res.agentGets.join('+')} (with a value: ${res.agentFound.join('+')})`,
-      );
     }
   } finally {
     await kube.close();
     await emu.close();
+    await redis?.stop();
     agent.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
+  console.log(`load average at end: ${load()}`);
+
   const stat = (xs: number[]): string => `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
+  const of = (mode: Mode): ModeResult[] => runs.map((r) => r[mode]).filter((m): m is ModeResult => m !== undefined);
   console.log(`\n${PODS} pods at once, 2 processes per mode, Key Vault latency ${LATENCY_MS} ms, ${RUNS} runs: median (range)`);
-  console.log(`inline   admission p50 ${stat(runs.map((r) => r.inline.p50))} ms, p99 ${stat(runs.map((r) => r.inline.p99))} ms, CPU ${stat(runs.map((r) => r.inline.cpuMs))} ms/pod`);
-  console.log(`agent    admission p50 ${stat(runs.map((r) => r.agentAdmission.p50))} ms, p99 ${stat(runs.map((r) => r.agentAdmission.p99))} ms, CPU ${stat(runs.map((r) => r.agentAdmission.cpuMs))} ms/pod`);
-  console.log(`broker   request   p50 ${stat(runs.map((r) => r.broker.p50))} ms, p99 ${stat(runs.map((r) => r.broker.p99))} ms, CPU ${stat(runs.map((r) => r.broker.cpuMs))} ms/request, failures ${runs.reduce((a, r) => a + r.broker.failed, 0)}`);
-  console.log(
-    `ratio    broker p50 / inline admission p50 ${(median(runs.map((r) => r.broker.p50)) / median(runs.map((r) => r.inline.p50))).toFixed(2)}; ` +
-      `(agent admission + broker) CPU / inline admission CPU ${((median(runs.map((r) => r.agentAdmission.cpuMs)) + median(runs.map((r) => r.broker.cpuMs))) / median(runs.map((r) => r.inline.cpuMs))).toFixed(2)}`,
-  );
-  const maxInline = Math.max(...runs.flatMap((r) => r.inlineGets));
-  const maxAgent = Math.max(...runs.flatMap((r) => r.agentGets));
-  const maxFound = Math.max(...runs.flatMap((r) => r.agentFound));
-  console.log(`Key Vault GETs that returned a value, per process (agent mode): max ${maxFound}, for ${SECRETS.length} distinct secrets → ${maxFound <= SECRETS.length ? 'at most one per (scope, secret)' : 'MORE than one per (scope, secret)'}`);
-  console.log(`Key Vault GETs per process (admissions + broker): agent max ${maxAgent}, inline max ${maxInline}; bound ${DISTINCT_IDS} distinct (scope, secret) ids → ${maxAgent <= DISTINCT_IDS ? 'within' : 'over'} the bound (not-found answers are cached for flyteSecrets.fetch.negativeCacheTtl, 10 s: a process still answering past that probes the 404 scopes again)`);
+  for (const mode of modes) {
+    const rs = of(mode);
+    const held = rs.filter((r) => boundProblems(mode, r).length === 0).length;
+    const gets =
+      mode === 'agent+Redis'
+        ? `Key Vault GETs in total (both processes) ${stat(rs.map((r) => sum(r.gets)))}, bound ≤ ${DISTINCT_IDS} in total`
+        : `Key Vault GETs per process ${stat(rs.flatMap((r) => r.gets))}, bound ≤ ${DISTINCT_IDS} per process`;
+    console.log(
+      `${mode.padEnd(11)} admission p50 ${stat(rs.map((r) => r.admission.p50))} ms, p99 ${stat(rs.map((r) => r.admission.p99))} ms, CPU ${stat(rs.map((r) => r.admission.cpuMs))} ms/pod` +
+        (mode === 'inline' ? '' : ` | broker p50 ${stat(rs.map((r) => r.broker!.p50))} ms, p99 ${stat(rs.map((r) => r.broker!.p99))} ms, CPU ${stat(rs.map((r) => r.broker!.cpuMs))} ms/request`) +
+        ` | ${gets}: ${held === rs.length ? 'held' : 'BROKEN'} (held in ${held}/${rs.length} runs)`,
+    );
+  }
+  if (redisSkipped !== undefined) console.log(redisSkipped);
+  const med = (mode: Mode, pick: (r: ModeResult) => number): number => median(of(mode).map(pick));
+  const inlineP50 = med('inline', (r) => r.admission.p50);
+  const inlineCpu = med('inline', (r) => r.admission.cpuMs);
+  for (const mode of modes.filter((m) => m !== 'inline')) {
+    console.log(
+      `ratio ${mode} / inline: broker p50 / inline admission p50 ${(med(mode, (r) => r.broker!.p50) / inlineP50).toFixed(2)}; ` +
+        `(admission + broker) CPU per pod / inline admission CPU ${((med(mode, (r) => r.admission.cpuMs) + med(mode, (r) => r.broker!.cpuMs)) / inlineCpu).toFixed(2)}; ` +
+        `Key Vault GETs (both processes) / inline ${(med(mode, (r) => sum(r.gets)) / med('inline', (r) => sum(r.gets))).toFixed(2)}`,
+    );
+  }
+  if (problems.length > 0) {
+    for (const p of problems) console.log(`BOUND BROKEN: ${p}`);
+    throw new Error(`${problems.length} bound(s) broken (see above)`);
+  }
+  console.log(`all bounds held: ≤ ${DISTINCT_IDS} Key Vault GETs per process (inline, agent)${redis === undefined ? '' : `, ≤ ${DISTINCT_IDS} in total (agent+Redis)`}, no failed request`);
 }
 
 runBench('bench/broker', main, HARD_LIMIT_MS);
