@@ -74,5 +74,6 @@ export function createAwsInjector(config: Config): SecretInjector {
     inject(secret, pod, ctx): Promise<InjectOutcome> {
       return Promise.resolve(injectAws(secret, pod, ctx));
     },
+    injectNow: injectAws,
   };
 }

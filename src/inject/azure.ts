@@ -198,5 +198,6 @@ export function createAzureInjector(config: Config): SecretInjector {
     inject(secret, pod, ctx): Promise<InjectOutcome> {
       return Promise.resolve(injectAzure(secret, pod, ctx));
     },
+    injectNow: injectAzure,
   };
 }

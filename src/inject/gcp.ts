@@ -98,5 +98,6 @@ export function createGcpInjector(config: Config): SecretInjector {
     inject(secret, pod, ctx): Promise<InjectOutcome> {
       return Promise.resolve(injectGcp(secret, pod, ctx));
     },
+    injectNow: injectGcp,
   };
 }

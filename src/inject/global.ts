@@ -78,6 +78,9 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
       if (secret.group === '' || secret.key === '') return Promise.resolve(notForGlobal(secret));
       return lookUpAndInject(secret, pod, ctx);
     },
+    injectNow(secret): InjectOutcome | undefined {
+      return secret.group === '' || secret.key === '' ? notForGlobal(secret) : undefined;
+    },
   };
 
   async function lookUpAndInject(secret: Secret, pod: Pod, ctx: InjectContext): Promise<InjectOutcome> {

@@ -182,32 +182,37 @@ export function createK8sInjector(config: Config): SecretInjector {
     return injected(out);
   }
 
+  function injectK8s(secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome {
+    if (secret.key === '') return notMine(`k8s Secrets Webhook require key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
+    const group = secret.group === '' ? md5Hex(secret.key) : secret.group;
+    const bad = checkFields(secret, group);
+    if (bad !== undefined) return refused(bad.reason, bad.code);
+    let outcome: InjectOutcome;
+    switch (secret.mountRequirement) {
+      case MountRequirement.ANY:
+      case MountRequirement.FILE:
+        outcome = injectFile(secret, group, pod, ctx);
+        break;
+      case MountRequirement.ENV_VAR:
+        outcome = injectEnv(secret, group, pod, ctx);
+        break;
+      default: {
+        const p = unrecognizedMountRequirement(secret);
+        return notMine(p.reason, p.code);
+      }
+    }
+    if (outcome.injected && group !== group.toLowerCase()) {
+      const warning = k8sSecretNameWarning(group);
+      if (!ctx.warnings.includes(warning)) ctx.warnings.push(warning);
+    }
+    return outcome;
+  }
+
   return {
     type: 'K8s',
     inject(secret, pod, ctx): Promise<InjectOutcome> {
-      if (secret.key === '') return Promise.resolve(notMine(`k8s Secrets Webhook require key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret'));
-      const group = secret.group === '' ? md5Hex(secret.key) : secret.group;
-      const bad = checkFields(secret, group);
-      if (bad !== undefined) return Promise.resolve(refused(bad.reason, bad.code));
-      let outcome: InjectOutcome;
-      switch (secret.mountRequirement) {
-        case MountRequirement.ANY:
-        case MountRequirement.FILE:
-          outcome = injectFile(secret, group, pod, ctx);
-          break;
-        case MountRequirement.ENV_VAR:
-          outcome = injectEnv(secret, group, pod, ctx);
-          break;
-        default: {
-          const p = unrecognizedMountRequirement(secret);
-          return Promise.resolve(notMine(p.reason, p.code));
-        }
-      }
-      if (outcome.injected && group !== group.toLowerCase()) {
-        const warning = k8sSecretNameWarning(group);
-        if (!ctx.warnings.includes(warning)) ctx.warnings.push(warning);
-      }
-      return Promise.resolve(outcome);
+      return Promise.resolve(injectK8s(secret, pod, ctx));
     },
+    injectNow: injectK8s,
   };
 }

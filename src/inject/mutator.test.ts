@@ -9,7 +9,7 @@ import { makeSecret, MountRequirement, type Secret } from '../secret/model.js';
 import { deepFreeze } from '../../test/support/injector-vectors.js';
 import { podProblems } from '../../test/support/pod-schema.js';
 import { AZURE_NO_WORKLOAD_IDENTITY_WARNING } from './azure.js';
-import type { InjectContext, SecretInjector } from './injector.js';
+import type { InjectContext, InjectOutcome, SecretInjector } from './injector.js';
 import { buildInjectors, createMutator, NONE_INJECTED_PREFIX, type MutationOutcome } from './mutator.js';
 import { createEmbeddedInjector } from './embedded.js';
 import { applyPatch } from './patch.js';
@@ -402,6 +402,33 @@ describe('mutator', () => {
     delete both.metadata!.labels!['azure.workload.identity/use'];
     const out = await clash.mutate(both, opts);
     expect(out).toMatchObject({ kind: 'denied', warnings: [] });
+  });
+
+  it('takes an injector\'s synchronous answer when it gives one, awaits inject when it gives none, and counts a throw from either as a refusal', async () => {
+    const config = parseConfig({ webhook: { secretManagerTypes: ['Embedded'] } }, '(test)', {});
+    const calls: string[] = [];
+    const answering = fake('Embedded', 'inject');
+    const viaInject = answering.inject.bind(answering);
+    answering.inject = (...args) => {
+      calls.push('inject');
+      return viaInject(...args);
+    };
+    for (const [now, expected, wanted] of [
+      [(): undefined => undefined, 'mutated', ['now', 'inject']],
+      [(): InjectOutcome => ({ injected: false, reason: 'Embedded says no now', code: 'SecretNotFound' }), 'denied', ['now']],
+      [(): never => { throw new Error('boom: hunter2'); }, 'denied', ['now']],
+    ] as const) {
+      calls.length = 0;
+      answering.injectNow = (): InjectOutcome | undefined => {
+        calls.push('now');
+        return now();
+      };
+      const mutator = createMutator(config, buildInjectors(config, { env: {}, readFile: noFiles, embedded: answering }));
+      const out = await mutator.mutate(taskPod([makeSecret({ key: 'x' })]), opts);
+      expect(out.kind).toBe(expected);
+      expect(calls).toEqual(wanted);
+      if (out.kind === 'denied') expect(out.message).not.toContain('hunter2');
+    }
   });
 
   it('an injector that throws counts as a refusal; only our own error messages are shown', async () => {

@@ -295,7 +295,7 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
         envSet = [];
         let outcome: InjectOutcome;
         try {
-          outcome = await injector.inject(secret, working, ctx);
+          outcome = injector.injectNow?.(secret, working, ctx) ?? (await injector.inject(secret, working, ctx));
         } catch (err) {
           outcome = notInjected(err);
         }

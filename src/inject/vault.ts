@@ -126,5 +126,6 @@ export function createVaultInjector(config: Config): SecretInjector {
     inject(secret, pod, ctx): Promise<InjectOutcome> {
       return Promise.resolve(injectVault(secret, pod, ctx));
     },
+    injectNow: injectVault,
   };
 }

@@ -153,9 +153,11 @@ function isJsonContentType(value: string | undefined): boolean {
 }
 
 function sendJson(res: ServerResponse, status: number, body: object, headers?: Record<string, string>): void {
-  // Encoded once: its length and the bytes written come from the same buffer.
-  const text = Buffer.from(JSON.stringify(body), 'utf8');
-  const head: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': text.length };
+  // Written as a string: Node then sends the head and the body in one write (one TLS record, one syscall); a
+  // Buffer body goes out as a second chunk through writev, which costs more CPU per answer than the UTF-8 encoding
+  // it would save.
+  const text = JSON.stringify(body);
+  const head: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text, 'utf8') };
   if (headers !== undefined) Object.assign(head, headers);
   res.writeHead(status, head);
   res.end(text);

@@ -121,6 +121,13 @@ export function describeInjectorVectors(manager: SecretManagerType): void {
         const ctx = newContext();
         const out = await injector.inject(secret, pod, ctx);
         expect(pod).toEqual(podCopy);
+        // The synchronous path the mutator takes first decides the same, or leaves the decision to inject.
+        const nowCtx = newContext();
+        const now = injector.injectNow?.(secret, pod, nowCtx);
+        if (now !== undefined) {
+          expect(now).toEqual(out);
+          expect(nowCtx.warnings).toEqual(ctx.warnings);
+        }
         expect(secret).toEqual(secretCopy);
         if (v.expect.refused !== undefined) {
           expect(out.injected).toBe(false);
