@@ -100,7 +100,7 @@ export function notMine(reason: string, code: ErrorCode): InjectOutcome {
  * ```
  */
 export function refusedLazily(reason: () => string, code: ErrorCode, options: { notMine?: boolean } = {}): InjectOutcome {
-  return new LazyRefusal(reason, code, options.notMine === true) as unknown as InjectOutcome;
+  return new LazyRefusal(reason, code, options.notMine === true);
 }
 
 /**
@@ -126,11 +126,13 @@ class LazyRefusal {
   }
 
   static reasonOf(r: LazyRefusal): string {
-    if (r.#text === undefined) {
-      r.#text = (r.#make as () => string)();
+    let text = r.#text;
+    if (text === undefined) {
+      text = r.#make?.() ?? '';
+      r.#text = text;
       r.#make = undefined;
     }
-    return r.#text;
+    return text;
   }
 }
 

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { Container, Pod } from 'kubernetes-types/core/v1.js';
+import type { Container, EnvVar, Pod } from 'kubernetes-types/core/v1.js';
 import { describe, expect, it } from 'vitest';
 import { deepFreeze } from '../../test/support/injector-vectors.js';
 import {
@@ -60,6 +60,29 @@ describe('appendEnvVars', () => {
     const cs: Container[] = [{ name: 'c', env: [{ name: 'U', value: 'u' }, { name: 'A' }] }];
     appendEnvVars(cs, [{ name: 'A', value: '' }, { name: 'U', value: 'u' }]);
     expect(cs[0]?.env).toEqual([{ name: 'U', value: 'u' }, { name: 'A' }]);
+  });
+
+  it('gives what Flyte\'s var-by-var prepend gives, for any env and vars, repeated names included (property)', () => {
+    // The reference: Flyte's AppendEnvVars one var at a time (remove every var of that name, prepend the new one),
+    // except that a var present once with the same definition is left where it is.
+    const reference = (env: Container['env'], vars: EnvVar[]): Container['env'] => {
+      let out = env;
+      for (const v of vars) {
+        const same = (out ?? []).filter((e) => e.name === v.name);
+        if (same.length === 1 && (same[0]?.value ?? '') === (v.value ?? '') && same[0]?.valueFrom === undefined) continue;
+        out = [{ ...v }, ...(out ?? []).filter((e) => e.name !== v.name)];
+      }
+      return out;
+    };
+    const envVar = fc.record({ name: fc.constantFrom('A', 'B', 'C', 'D'), value: fc.option(fc.constantFrom('', '1', '2'), { nil: undefined }) }).map(({ name, value }): EnvVar => (value === undefined ? { name } : { name, value }));
+    fc.assert(
+      fc.property(fc.option(fc.array(envVar, { maxLength: 6 }), { nil: undefined }), fc.array(envVar, { maxLength: 4 }), (env, vars) => {
+        const c: Container = { name: 'c', ...(env === undefined ? {} : { env: structuredClone(env) }) };
+        appendEnvVars([c], vars);
+        expect(JSON.stringify(c.env)).toBe(JSON.stringify(reference(env, vars)));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

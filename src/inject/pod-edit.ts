@@ -95,10 +95,11 @@ export function allContainers(pod: Pod): Container[] {
  */
 export function receivingContainers(pod: Pod, ctx?: Pick<InjectContext, 'settledInitContainers'>): Container[] {
   const settled = ctx?.settledInitContainers;
-  const all = allContainers(pod);
-  if (settled === undefined || settled.size === 0) return all;
-  const inits = pod.spec?.initContainers?.length ?? 0;
-  return all.filter((c, i) => i >= inits || !settled.has(c.name));
+  if (settled === undefined || settled.size === 0) return allContainers(pod);
+  const out: Container[] = [];
+  for (const c of pod.spec?.initContainers ?? []) if (!settled.has(c.name)) out.push(c);
+  for (const c of pod.spec?.containers ?? []) out.push(c);
+  return out;
 }
 
 /**
@@ -154,21 +155,65 @@ export function sameEnvVar(a: EnvVar, b: EnvVar): boolean {
  * ```
  */
 export function appendEnvVars(containers: readonly Container[], vars: readonly EnvVar[]): void {
+  if (hasRepeatedName(vars)) {
+    for (const c of containers) appendEnvVarsOneByOne(c, vars);
+    return;
+  }
+  // With distinct names, whether a var is (re)added depends only on the container's env as received, so the new
+  // list is built in one pass: the added vars, last first, then the old vars whose names were not added.
   for (const c of containers) {
-    let env = c.env;
+    const env = c.env;
+    let added: EnvVar[] | undefined;
     for (const v of vars) {
       let count = 0;
       let first: EnvVar | undefined;
-      for (const e of env ?? []) {
-        if (e.name !== v.name) continue;
-        count++;
-        first ??= e;
+      if (env !== undefined) {
+        for (const e of env) {
+          if (e.name !== v.name) continue;
+          count++;
+          first ??= e;
+        }
       }
       if (count === 1 && first !== undefined && sameEnvVar(first, v)) continue;
-      env = [copyJson(v), ...(count === 0 ? (env ?? []) : (env ?? []).filter((e) => e.name !== v.name))];
+      (added ??= []).push(v);
     }
-    if (env !== undefined && env !== c.env) c.env = env;
+    if (added === undefined) continue;
+    let kept = 0;
+    if (env !== undefined) for (const e of env) if (!nameIn(added, e.name)) kept++;
+    // Sized once: pushing would grow (and copy) the backing store a few times for a long env.
+    const out = new Array<EnvVar>(added.length + kept);
+    let o = 0;
+    for (let i = added.length - 1; i >= 0; i--) out[o++] = copyJson(added[i]!);
+    if (env !== undefined) for (const e of env) if (!nameIn(added, e.name)) out[o++] = e;
+    c.env = out;
   }
+}
+
+function hasRepeatedName(vars: readonly EnvVar[]): boolean {
+  for (let i = 1; i < vars.length; i++) for (let j = 0; j < i; j++) if (vars[i]!.name === vars[j]!.name) return true;
+  return false;
+}
+
+function nameIn(vars: readonly EnvVar[], name: string): boolean {
+  for (const v of vars) if (v.name === name) return true;
+  return false;
+}
+
+/** {@link appendEnvVars} var by var, as Flyte does it: for `vars` that name one variable more than once. */
+function appendEnvVarsOneByOne(c: Container, vars: readonly EnvVar[]): void {
+  let env = c.env;
+  for (const v of vars) {
+    let count = 0;
+    let first: EnvVar | undefined;
+    for (const e of env ?? []) {
+      if (e.name !== v.name) continue;
+      count++;
+      first ??= e;
+    }
+    if (count === 1 && first !== undefined && sameEnvVar(first, v)) continue;
+    env = [copyJson(v), ...(count === 0 ? (env ?? []) : (env ?? []).filter((e) => e.name !== v.name))];
+  }
+  if (env !== undefined && env !== c.env) c.env = env;
 }
 
 /** Flyte's AppendVolumeMounts: append `mount` to each container that has no mount of the same volume name. */
