@@ -14,7 +14,7 @@ import type { Config } from '../config/schema.js';
 import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
-import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, synchronousInjector, type SecretInjector } from './injector.js';
 import { editablePod, controlCharProblem, injectSidecar, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
 
 /** Name of the shared volume. */
@@ -69,11 +69,5 @@ export function createAwsInjector(config: Config): SecretInjector {
     if (problem !== undefined) return refused(problem.reason, problem.code);
     return injected(out);
   }
-  return {
-    type: 'AWS',
-    inject(secret, pod, ctx): Promise<InjectOutcome> {
-      return Promise.resolve(injectAws(secret, pod, ctx));
-    },
-    injectNow: injectAws,
-  };
+  return synchronousInjector('AWS', injectAws);
 }

@@ -28,7 +28,7 @@ import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
 import { addAgentDelivery, type AgentSettings } from './agent.js';
-import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, synchronousInjector, type SecretInjector } from './injector.js';
 import { allContainers, editablePod, controlCharProblem, envVarNameProblem, injectSidecar, quote, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
 import { ENV_SECRETS_ENV_PREFIX, envVarName } from '../secret/paths.js';
 
@@ -193,11 +193,5 @@ export function createAzureInjector(config: Config): SecretInjector {
     }
     return injected(out);
   }
-  return {
-    type: 'Azure',
-    inject(secret, pod, ctx): Promise<InjectOutcome> {
-      return Promise.resolve(injectAzure(secret, pod, ctx));
-    },
-    injectNow: injectAzure,
-  };
+  return synchronousInjector('Azure', injectAzure);
 }

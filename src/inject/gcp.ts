@@ -15,7 +15,7 @@ import type { Config } from '../config/schema.js';
 import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
-import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, synchronousInjector, type SecretInjector } from './injector.js';
 import { editablePod, injectSidecar, quote, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
 
 /** Name of the shared volume. */
@@ -93,11 +93,5 @@ export function createGcpInjector(config: Config): SecretInjector {
     if (problem !== undefined) return refused(problem.reason, problem.code);
     return injected(out);
   }
-  return {
-    type: 'GCP',
-    inject(secret, pod, ctx): Promise<InjectOutcome> {
-      return Promise.resolve(injectGcp(secret, pod, ctx));
-    },
-    injectNow: injectGcp,
-  };
+  return synchronousInjector('GCP', injectGcp);
 }

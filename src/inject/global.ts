@@ -48,6 +48,11 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
   const notForGlobal = (secret: Secret): InjectOutcome =>
     refusedLazily(() => `both key and group are required parameters. Secret: [${secretToString(secret)}]`, 'InvalidSecret', NOT_MINE);
 
+  /** The refusal of a secret that is not Global's (no group or no key), decided without a lookup. */
+  function refusalNow(secret: Secret): InjectOutcome | undefined {
+    return secret.group === '' || secret.key === '' ? notForGlobal(secret) : undefined;
+  }
+
   async function lookUp(secret: Secret): Promise<{ value: string } | InjectOutcome> {
     const { group, key } = secret;
     if (group === '' || key === '') return notForGlobal(secret);
@@ -75,12 +80,10 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
     type: 'Global',
     inject(secret, pod, ctx): Promise<InjectOutcome> {
       // The usual case (a secret for another manager) needs no lookup: answer without an async function's frames.
-      if (secret.group === '' || secret.key === '') return Promise.resolve(notForGlobal(secret));
-      return lookUpAndInject(secret, pod, ctx);
+      const now = refusalNow(secret);
+      return now === undefined ? lookUpAndInject(secret, pod, ctx) : Promise.resolve(now);
     },
-    injectNow(secret): InjectOutcome | undefined {
-      return secret.group === '' || secret.key === '' ? notForGlobal(secret) : undefined;
-    },
+    injectNow: refusalNow,
   };
 
   async function lookUpAndInject(secret: Secret, pod: Pod, ctx: InjectContext): Promise<InjectOutcome> {

@@ -11,7 +11,7 @@
  *
  * @module
  */
-export { injected, notMine, refused, refusedLazily, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+export { injected, notMine, refused, refusedLazily, synchronousInjector, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
 export {
   allContainers,
   appendEnvVars,

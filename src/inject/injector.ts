@@ -144,6 +144,23 @@ const REASON: PropertyDescriptor = {
   configurable: true,
 };
 
+/**
+ * An injector that never needs I/O: `decide` answers both {@link SecretInjector.injectNow} and, wrapped in a promise,
+ * {@link SecretInjector.inject}, so the two can never disagree.
+ *
+ * @example
+ * ```ts
+ * return synchronousInjector('AWS', injectAws);
+ * ```
+ */
+export function synchronousInjector(type: SecretManagerType, decide: (secret: Secret, pod: Pod, ctx: InjectContext) => InjectOutcome): SecretInjector {
+  return {
+    type,
+    inject: (secret, pod, ctx) => Promise.resolve(decide(secret, pod, ctx)),
+    injectNow: decide,
+  };
+}
+
 /** A success outcome. */
 export function injected(pod: Pod): InjectOutcome {
   return { injected: true, pod };

@@ -23,7 +23,7 @@ import { encodeFlyteBase32 } from '../secret/base32.js';
 import { md5Hex } from '../secret/flyte-id.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { ENV_SECRETS_ENV_PREFIX, envVarName, goToLower } from '../secret/paths.js';
-import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, synchronousInjector, type SecretInjector } from './injector.js';
 import {
   allContainers,
   receivingContainers,
@@ -208,11 +208,5 @@ export function createK8sInjector(config: Config): SecretInjector {
     return outcome;
   }
 
-  return {
-    type: 'K8s',
-    inject(secret, pod, ctx): Promise<InjectOutcome> {
-      return Promise.resolve(injectK8s(secret, pod, ctx));
-    },
-    injectNow: injectK8s,
-  };
+  return synchronousInjector('K8s', injectK8s);
 }

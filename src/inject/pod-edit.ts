@@ -162,36 +162,24 @@ export function appendEnvVars(containers: readonly Container[], vars: readonly E
   // With distinct names, whether a var is (re)added depends only on the container's env as received, so the new
   // list is built in one pass: the added vars, last first, then the old vars whose names were not added.
   for (const c of containers) {
-    const env = c.env;
-    let added: EnvVar[] | undefined;
-    for (const v of vars) {
-      let count = 0;
-      let first: EnvVar | undefined;
-      if (env !== undefined) {
-        for (const e of env) {
-          if (e.name !== v.name) continue;
-          count++;
-          first ??= e;
-        }
-      }
-      if (count === 1 && first !== undefined && sameEnvVar(first, v)) continue;
-      (added ??= []).push(v);
-    }
-    if (added === undefined) continue;
-    let kept = 0;
-    if (env !== undefined) for (const e of env) if (!nameIn(added, e.name)) kept++;
-    // Sized once: pushing would grow (and copy) the backing store a few times for a long env.
-    const out = new Array<EnvVar>(added.length + kept);
-    let o = 0;
-    for (let i = added.length - 1; i >= 0; i--) out[o++] = copyJson(added[i]!);
-    if (env !== undefined) for (const e of env) if (!nameIn(added, e.name)) out[o++] = e;
+    const added = vars.filter((v) => !setOnceAs(c.env, v));
+    if (added.length === 0) continue;
+    const out: EnvVar[] = [];
+    for (let i = added.length - 1; i >= 0; i--) out.push(copyJson(added[i]!));
+    for (const e of c.env ?? []) if (!nameIn(added, e.name)) out.push(e);
     c.env = out;
   }
 }
 
-function hasRepeatedName(vars: readonly EnvVar[]): boolean {
-  for (let i = 1; i < vars.length; i++) for (let j = 0; j < i; j++) if (vars[i]!.name === vars[j]!.name) return true;
-  return false;
+/** `env` holds exactly one var named like `v`, with the same definition: appending `v` leaves it where it is. */
+function setOnceAs(env: readonly EnvVar[] | undefined, v: EnvVar): boolean {
+  let first: EnvVar | undefined;
+  for (const e of env ?? []) {
+    if (e.name !== v.name) continue;
+    if (first !== undefined) return false;
+    first = e;
+  }
+  return first !== undefined && sameEnvVar(first, v);
 }
 
 function nameIn(vars: readonly EnvVar[], name: string): boolean {
@@ -199,19 +187,17 @@ function nameIn(vars: readonly EnvVar[], name: string): boolean {
   return false;
 }
 
+function hasRepeatedName(vars: readonly EnvVar[]): boolean {
+  for (let i = 1; i < vars.length; i++) for (let j = 0; j < i; j++) if (vars[i]!.name === vars[j]!.name) return true;
+  return false;
+}
+
 /** {@link appendEnvVars} var by var, as Flyte does it: for `vars` that name one variable more than once. */
 function appendEnvVarsOneByOne(c: Container, vars: readonly EnvVar[]): void {
   let env = c.env;
   for (const v of vars) {
-    let count = 0;
-    let first: EnvVar | undefined;
-    for (const e of env ?? []) {
-      if (e.name !== v.name) continue;
-      count++;
-      first ??= e;
-    }
-    if (count === 1 && first !== undefined && sameEnvVar(first, v)) continue;
-    env = [copyJson(v), ...(count === 0 ? (env ?? []) : (env ?? []).filter((e) => e.name !== v.name))];
+    if (setOnceAs(env, v)) continue;
+    env = [copyJson(v), ...(env ?? []).filter((e) => e.name !== v.name)];
   }
   if (env !== undefined && env !== c.env) c.env = env;
 }

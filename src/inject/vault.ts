@@ -19,7 +19,7 @@ import type { Config } from '../config/schema.js';
 import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { SECRETS_MOUNT_ROOT } from '../secret/paths.js';
-import { injected, notMine, refused, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, synchronousInjector, type SecretInjector } from './injector.js';
 import { editablePod, setSharedEnv, controlCharProblem, fileModeEnvVars, quote, secretPath, unrecognizedMountRequirement } from './pod-edit.js';
 
 /** Prefix of every Vault Agent annotation. */
@@ -121,11 +121,5 @@ export function createVaultInjector(config: Config): SecretInjector {
     setSharedEnv(out, fileModeEnvVars(), ctx);
     return injected(out);
   }
-  return {
-    type: 'Vault',
-    inject(secret, pod, ctx): Promise<InjectOutcome> {
-      return Promise.resolve(injectVault(secret, pod, ctx));
-    },
-    injectNow: injectVault,
-  };
+  return synchronousInjector('Vault', injectVault);
 }
