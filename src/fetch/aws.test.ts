@@ -4,6 +4,7 @@ import type { FlyteSecretId } from '../secret/flyte-id.js';
 import { createAwsFetcher } from './aws.js';
 import { createRequestBudget, budgetedFetcher } from './budget.js';
 import type { SecretFetcher } from './fetcher.js';
+import { abortWhileHeld } from '../../test/support/held-request.js';
 
 const orgScoped: FlyteSecretId = { org: 'flyte', domain: '', project: '', name: 'secretID' };
 const ORG_ID = 'u__org__flyte__domain____project____key__secretID';
@@ -85,19 +86,7 @@ describe('AWS Secrets Manager fetcher (Flyte: `secret/aws_secret_fetcher.go`) ag
   });
 
   it('honours the AbortSignal (a backend that has not answered)', async () => {
-    // The backend holds the request until released: the fetch can only end because of the abort.
-    let release!: () => void;
-    aws.faults.hold = new Promise<void>((r) => (release = r));
-    const seen = aws.requests.length;
-    const controller = new AbortController();
-    try {
-      const outcome = fetcher.fetch(orgScoped, controller.signal).catch((e: unknown) => e);
-      while (aws.requests.length === seen) await new Promise((r) => setTimeout(r, 10));
-      controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
-      expect(await outcome).toMatchObject({ code: 'SecretReadFailure', retryable: true });
-    } finally {
-      delete aws.faults.hold;
-      release();
-    }
+    const outcome = await abortWhileHeld(aws, (signal) => fetcher.fetch(orgScoped, signal));
+    expect(outcome).toMatchObject({ code: 'SecretReadFailure', retryable: true });
   });
 });

@@ -4,6 +4,7 @@ import { startGcpStandIn, type GcpStandIn } from '../../test/support/gcp-stand-i
 import type { FlyteSecretId } from '../secret/flyte-id.js';
 import type { SecretFetcher } from './fetcher.js';
 import { createGcpFetcher } from './gcp.js';
+import { abortWhileHeld } from '../../test/support/held-request.js';
 
 const orgScoped: FlyteSecretId = { org: 'organization', domain: '', project: '', name: 'secretID' };
 const NAME = 'projects/project/secrets/u__org__organization__domain____project____key__secretID';
@@ -58,19 +59,7 @@ describe('GCP Secret Manager fetcher (Flyte: `secret/gcp_secret_fetcher.go`) aga
   });
 
   it('honours the AbortSignal (a backend that has not answered)', async () => {
-    // The backend holds the request until released: the fetch can only end because of the abort.
-    let release!: () => void;
-    gcp.faults.hold = new Promise<void>((r) => (release = r));
-    const seen = gcp.requests.length;
-    const controller = new AbortController();
-    try {
-      const outcome = fetcher.fetch(orgScoped, controller.signal).catch((e: unknown) => e);
-      while (gcp.requests.length === seen) await new Promise((r) => setTimeout(r, 10));
-      controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
-      expect(await outcome).toMatchObject({ code: 'SecretReadFailure', retryable: true });
-    } finally {
-      delete gcp.faults.hold;
-      release();
-    }
+    const outcome = await abortWhileHeld(gcp, (signal) => fetcher.fetch(orgScoped, signal));
+    expect(outcome).toMatchObject({ code: 'SecretReadFailure', retryable: true });
   });
 });
