@@ -9,20 +9,22 @@
  * machine falls on both alike. Parts of the handler (the mutation alone, the answer alone, and stages marked `·`:
  * parsing the review, decoding the annotations, resolving the Key Vault URIs, diffing into the patch) are timed the
  * same way, to show where the time goes. The HTTPS server's own work (TLS, HTTP, logging, metrics) is not in these
- * figures: bench/admission.ts measures the whole server process.
+ * figures: bench/admission.ts measures the whole server process. Like that bench, it runs the built product
+ * (`dist/`), not the sources through tsx (support/shipped.ts).
  *
  * @module
  */
 import 'reflect-metadata';
-import { parseConfig } from '../src/config/load.js';
-import { buildInjectors, createMutator } from '../src/inject/mutator.js';
-import { createAdmissionHandler } from '../src/webhook/handler.js';
-import { createPatch } from '../src/inject/patch.js';
-import { azureSecretTarget } from '../src/inject/azure.js';
-import { decodeSecretAnnotations } from '../src/secret/annotations.js';
-import { buildAdmissionResponse, parseAdmissionReview } from '../src/webhook/review.js';
 import { benchReviewObject } from './support/review.js';
 import { runBench } from './support/run.js';
+import { shipped } from './support/shipped.js';
+import type * as ConfigLoad from '../src/config/load.js';
+import type * as Mutator from '../src/inject/mutator.js';
+import type * as Handler from '../src/webhook/handler.js';
+import type * as Patch from '../src/inject/patch.js';
+import type * as AzureInjector from '../src/inject/azure.js';
+import type * as Annotations from '../src/secret/annotations.js';
+import type * as Review from '../src/webhook/review.js';
 
 const ROUNDS = 7;
 const BATCH_MS = 300;
@@ -51,6 +53,14 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
+  // The built product (dist/), as `flyte-secrets serve` runs it; see support/shipped.ts.
+  const { parseConfig } = await shipped<typeof ConfigLoad>('config/load.js');
+  const { buildInjectors, createMutator } = await shipped<typeof Mutator>('inject/mutator.js');
+  const { createAdmissionHandler } = await shipped<typeof Handler>('webhook/handler.js');
+  const { createPatch } = await shipped<typeof Patch>('inject/patch.js');
+  const { azureSecretTarget } = await shipped<typeof AzureInjector>('inject/azure.js');
+  const { decodeSecretAnnotations } = await shipped<typeof Annotations>('secret/annotations.js');
+  const { buildAdmissionResponse, parseAdmissionReview } = await shipped<typeof Review>('webhook/review.js');
   const config = parseConfig({ webhook: { secretManagerTypes: ['Azure'] } });
   const mutator = createMutator(config, buildInjectors(config));
   const handle = createAdmissionHandler({ mutator });

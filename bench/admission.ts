@@ -24,6 +24,9 @@
  * - Each phase runs in {@link ROUNDS} slices with the servers taking turns (webhook, baseline, server*, floor, then
  *   again), so a change in the shared machine's background load falls on all of them alike.
  *
+ * The webhook is the built product (`dist/`, tsc's output, as `flyte-secrets serve` and the image run it), not the
+ * sources through tsx; the bench refuses to start when `dist/` is older than `src/` (run `npm run build`).
+ *
  * Each server runs in its own child process (so client and server do not share an event loop); the webhook logs
  * through pino at the production default level (`info`: one line per admission, written to /dev/null).
  * autocannon's TLS client always sets `rejectUnauthorized: false` (lib/httpClient.js), so no CA is needed;
@@ -41,6 +44,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { PodMutator } from '../src/inject/mutator.js';
+import { assertDistCurrent, shipped } from './support/shipped.js';
+import type * as ConfigLoad from '../src/config/load.js';
+import type * as Assemble from '../src/assemble/index.js';
+import type * as WebhookServer from '../src/webhook/server.js';
+import type * as WebhookLogger from '../src/webhook/logger.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const SERVICE = 'flyte-pod-webhook';
@@ -60,10 +68,11 @@ const CONFIG = { webhook: { secretManagerTypes: ['Azure'] }, flyteSecrets: { ser
 // The servers (child processes)
 
 async function serveWebhook(certDir: string, bodyFile: string, precomputed: boolean): Promise<void> {
-  const { parseConfig } = await import('../src/config/load.js');
-  const { createInjectorsFromConfig } = await import('../src/assemble/index.js');
-  const { startWebhookServer } = await import('../src/webhook/server.js');
-  const { createLogger } = await import('../src/webhook/logger.js');
+  // The built product (dist/), as `flyte-secrets serve` runs it; see support/shipped.ts.
+  const { parseConfig } = await shipped<typeof ConfigLoad>('config/load.js');
+  const { createInjectorsFromConfig } = await shipped<typeof Assemble>('assemble/index.js');
+  const { startWebhookServer } = await shipped<typeof WebhookServer>('webhook/server.js');
+  const { createLogger } = await shipped<typeof WebhookLogger>('webhook/logger.js');
   const config = parseConfig({ ...CONFIG, webhook: { ...CONFIG.webhook, certDir } });
   const { injectors, mutator } = await createInjectorsFromConfig(config);
   let served: PodMutator = mutator;
@@ -320,6 +329,7 @@ function runsArg(): number {
 
 async function main(): Promise<void> {
   const runs = runsArg();
+  assertDistCurrent();
   const { generateCertificates, writeCertificateFiles } = await import('../src/webhook/certs.js');
   const dir = mkdtempSync(join(tmpdir(), 'flyte-secrets-bench-'));
   const children: ChildProcess[] = [];
