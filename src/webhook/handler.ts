@@ -14,7 +14,7 @@ import { isFlyteSecretsError } from '../errors.js';
 import type { MutationOutcome, PodMutator } from '../inject/mutator.js';
 import { errorShape, logAdmission, silentLogger, type AdmissionLogFields, type Logger } from './logger.js';
 import type { AdmissionOutcomeLabel, WebhookMetrics } from './metrics.js';
-import { buildAdmissionResponse, httpErrorStatus, parseAdmissionReview, type AdmissionDecision, type AdmissionRequest } from './review.js';
+import { admissionAnswer, httpErrorStatus, parseAdmissionReview, type AdmissionAnswer, type AdmissionDecision, type AdmissionRequest } from './review.js';
 import { isRecord, podShapeProblem } from './pod-shape.js';
 
 /** The message of a denial caused by an unexpected error (details go to the log, without values). */
@@ -27,6 +27,8 @@ export const NO_CHANGES_MESSAGE = 'No changes';
 export interface HandlerResult {
   status: number;
   body: object;
+  /** `body` as JSON text (what the server sends). */
+  json: string;
   /** The metrics outcome label of this request. */
   outcome: AdmissionOutcomeLabel;
 }
@@ -178,7 +180,8 @@ export function createAdmissionHandler(options: AdmissionHandlerOptions): Admiss
       const message = isFlyteSecretsError(err) ? err.message : 'request body is not an AdmissionReview';
       record(started, 'bad_request');
       logger.info({ event: 'bad_request', status: 400, message }, 'rejected a request that is not an AdmissionReview');
-      return { status: 400, body: httpErrorStatus(400, message), outcome: 'bad_request' };
+      const body = httpErrorStatus(400, message);
+      return { status: 400, body, json: JSON.stringify(body), outcome: 'bad_request' };
     }
     const { apiVersion, request } = parsed;
     const base: LogBase = { uid: request.uid, namespace: request.namespace ?? '', pod: request.name ?? '', operation: request.operation, dryRun: request.dryRun === true, secrets: 0, managers: [] };
@@ -191,19 +194,19 @@ export function createAdmissionHandler(options: AdmissionHandlerOptions): Admiss
       logger.error({ event: 'admission_error', uid: request.uid, ...errorShape(err) }, 'unexpected error while mutating a pod');
       verdict = internalError(base);
     }
-    let reviewBody: object;
+    let answer: AdmissionAnswer;
     try {
-      reviewBody = buildAdmissionResponse(apiVersion, request.uid, verdict.decision);
+      answer = admissionAnswer(apiVersion, request.uid, verdict.decision);
     } catch (err) {
       logger.error({ event: 'admission_error', uid: request.uid, ...errorShape(err) }, 'unexpected error while encoding an admission response');
       verdict = internalError(verdict.log);
-      reviewBody = buildAdmissionResponse(apiVersion, request.uid, verdict.decision);
+      answer = admissionAnswer(apiVersion, request.uid, verdict.decision);
     }
     for (const manager of verdict.injected ?? []) metrics?.injections.inc({ manager });
     const durationMs = record(started, verdict.outcome, verdict.reason);
     const fields: AdmissionLogFields = { ...verdict.log, outcome: verdict.outcome, durationMs };
     if (verdict.reason !== undefined) fields.reason = verdict.reason;
     logAdmission(logger, fields);
-    return { status: 200, body: reviewBody, outcome: verdict.outcome };
+    return { status: 200, body: answer.review, json: answer.json, outcome: verdict.outcome };
   };
 }

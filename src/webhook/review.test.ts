@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isFlyteSecretsError } from '../errors.js';
-import { AdmissionReviewError, MAX_WARNINGS, MAX_WARNING_LENGTH, buildAdmissionResponse, httpErrorStatus, parseAdmissionReview, sanitizeWarnings } from './review.js';
+import { AdmissionReviewError, MAX_WARNINGS, MAX_WARNING_LENGTH, admissionAnswer, buildAdmissionResponse, httpErrorStatus, parseAdmissionReview, sanitizeWarnings } from './review.js';
 
 const request = {
   uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
@@ -82,6 +83,28 @@ describe('buildAdmissionResponse', () => {
     expect(review.response).toEqual({ uid: 'u', allowed: false, status: { code: 400, message: 'bad annotation', reason: 'BadRequest' }, warnings: ['w'] });
     expect(buildAdmissionResponse('admission.k8s.io/v1', 'u', { allowed: false, code: 500, message: 'x' }).response?.status?.reason).toBe('InternalError');
     expect(buildAdmissionResponse('admission.k8s.io/v1', 'u', { allowed: false, code: 400, message: 'x', reason: 'Invalid' }).response?.status?.reason).toBe('Invalid');
+  });
+});
+
+describe('admissionAnswer', () => {
+  it('gives the text JSON.stringify gives for the review, byte for byte, whatever the decision', () => {
+    const text = fc.string({ unit: 'binary' });
+    const json: fc.Arbitrary<unknown> = fc.jsonValue();
+    const decision = fc.oneof(
+      fc.record(
+        { allowed: fc.constant(true as const), patch: fc.array(fc.record({ op: fc.constantFrom('add', 'replace', 'remove'), path: text, value: json }), { maxLength: 4 }), message: text, warnings: fc.array(text, { maxLength: 12 }) },
+        { requiredKeys: ['allowed'] },
+      ),
+      fc.record({ allowed: fc.constant(false as const), code: fc.integer({ min: 100, max: 599 }), message: text, reason: text, warnings: fc.array(text, { maxLength: 3 }) }, { requiredKeys: ['allowed', 'code', 'message'] }),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom('admission.k8s.io/v1' as const, 'admission.k8s.io/v1beta1' as const), text, decision, (apiVersion, uid, d) => {
+        const { review, json: out } = admissionAnswer(apiVersion, uid, d);
+        expect(out).toBe(JSON.stringify(review));
+        expect(review).toEqual(buildAdmissionResponse(apiVersion, uid, d));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

@@ -254,19 +254,48 @@ export function sanitizeWarnings(warnings: readonly string[]): string[] {
  * ```
  */
 export function buildAdmissionResponse(apiVersion: AdmissionApiVersion, uid: string, decision: AdmissionDecision): AdmissionReview {
+  return admissionAnswer(apiVersion, uid, decision).review;
+}
+
+/** A built answer: the object ({@link buildAdmissionResponse}) and its JSON text, as the webhook sends it. */
+export interface AdmissionAnswer {
+  review: AdmissionReview;
+  /** `JSON.stringify(review)`, byte for byte. */
+  json: string;
+}
+
+/**
+ * {@link buildAdmissionResponse} and the answer's JSON text together. The text is `JSON.stringify` of the review,
+ * byte for byte, written without serialising the base64 patch a second time: the patch is most of the answer, and
+ * base64 needs no JSON escaping, so it is put between quotes as it is instead of being scanned and copied again.
+ *
+ * @example
+ * ```ts
+ * const { json } = admissionAnswer('admission.k8s.io/v1', request.uid, { allowed: true, patch });
+ * ```
+ */
+export function admissionAnswer(apiVersion: AdmissionApiVersion, uid: string, decision: AdmissionDecision): AdmissionAnswer {
   const response: AdmissionResponse = { uid, allowed: decision.allowed };
+  let patch: string | undefined;
   if (decision.allowed) {
     response.status = decision.message === undefined ? { code: 200 } : { code: 200, message: decision.message };
     if (decision.patch !== undefined && decision.patch.length > 0) {
+      patch = Buffer.from(JSON.stringify(decision.patch), 'utf8').toString('base64');
       response.patchType = 'JSONPatch';
-      response.patch = Buffer.from(JSON.stringify(decision.patch), 'utf8').toString('base64');
+      response.patch = patch;
     }
   } else {
     response.status = { code: decision.code, message: decision.message, reason: decision.reason ?? defaultReason(decision.code) };
   }
   const warnings = sanitizeWarnings(decision.warnings ?? []);
   if (warnings.length > 0) response.warnings = warnings;
-  return { apiVersion, kind: 'AdmissionReview', response };
+  const review: AdmissionReview = { apiVersion, kind: 'AdmissionReview', response };
+  // Keys in the order of the object above, so the text is what JSON.stringify(review) gives.
+  let json = `{"apiVersion":${JSON.stringify(apiVersion)},"kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":${decision.allowed},"status":${JSON.stringify(response.status)}`;
+  if (patch !== undefined) json += `,"patchType":"JSONPatch","patch":"${patch}"`;
+  if (warnings.length > 0) json += `,"warnings":${JSON.stringify(warnings)}`;
+  json += '}}';
+  return { review, json };
 }
 
 /**
