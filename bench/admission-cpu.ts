@@ -60,14 +60,14 @@ async function main(): Promise<void> {
   const { createPatch } = await shipped<typeof Patch>('inject/patch.js');
   const { azureSecretTarget } = await shipped<typeof AzureInjector>('inject/azure.js');
   const { decodeSecretAnnotations } = await shipped<typeof Annotations>('secret/annotations.js');
-  const { buildAdmissionResponse, parseAdmissionReview } = await shipped<typeof Review>('webhook/review.js');
+  const { admissionAnswer, parseAdmissionReview } = await shipped<typeof Review>('webhook/review.js');
   const config = parseConfig({ webhook: { secretManagerTypes: ['Azure'] } });
   const mutator = createMutator(config, buildInjectors(config));
   const handle = createAdmissionHandler({ mutator });
   const review = benchReviewObject();
   const body = Buffer.from(JSON.stringify(review));
   const first = await handle(body);
-  const answer = JSON.stringify(first.body);
+  const answer = first.json;
   const answerObject = JSON.parse(answer) as object;
   const pod = review.request.object;
   const out = await mutator.mutate(pod, { namespace: review.request.namespace, dryRun: false });
@@ -80,9 +80,9 @@ async function main(): Promise<void> {
       if (typeof r.request?.uid !== 'string') throw new Error('no uid');
       return JSON.stringify(answerObject);
     },
-    webhook: async () => JSON.stringify((await handle(body)).body),
+    webhook: async () => (await handle(body)).json,
     'mutate only': () => mutator.mutate(pod, { namespace: 'flytesnacks-development', dryRun: false }),
-    'answer only': () => JSON.stringify(buildAdmissionResponse('admission.k8s.io/v1', review.request.uid, { allowed: true, patch: out.patch, warnings: [] })),
+    'answer only': () => admissionAnswer('admission.k8s.io/v1', review.request.uid, { allowed: true, patch: out.patch, warnings: [] }).json,
     // Stages (parts of the above), to show where the time goes.
     '· parse review': () => parseAdmissionReview(body),
     '· decode 3 annotations': () => decodeSecretAnnotations(pod.metadata?.annotations),
