@@ -51,7 +51,12 @@ export function assertDistCurrent(): void {
 
 /**
  * Import a module of the built product by its path under `dist/` (`'webhook/server.js'`). Type it with the source
- * module: `await shipped<typeof import('../src/webhook/server.js')>('webhook/server.js')`.
+ * module, imported for its types only:
+ *
+ * ```ts
+ * import type * as WebhookServer from '../src/webhook/server.js';
+ * const { startWebhookServer } = await shipped<typeof WebhookServer>('webhook/server.js');
+ * ```
  */
 export async function shipped<T>(path: string): Promise<T> {
   assertDistCurrent();
