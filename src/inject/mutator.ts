@@ -303,8 +303,13 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
           const conflict = mountConflict(working, outcome.pod, owners, injector.type) ?? envConflict(envSet, envDefs);
           if (conflict === undefined) {
             for (const v of envSet) envDefs.set(v.name, v);
-            const had = new Set((working.spec?.volumes ?? []).map((v) => v.name));
-            for (const v of outcome.pod.spec?.volumes ?? []) if (!had.has(v.name)) owners.set(v.name, injector.type);
+            const before = working.spec?.volumes;
+            const after = outcome.pod.spec?.volumes;
+            // Injectors replace the volume list only when they add to it.
+            if (after !== undefined && after !== before) {
+              const had = new Set((before ?? []).map((v) => v.name));
+              for (const v of after) if (!had.has(v.name)) owners.set(v.name, injector.type);
+            }
             working = outcome.pod;
             if (!used.includes(injector.type)) used.push(injector.type);
             delivered = true;

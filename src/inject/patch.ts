@@ -104,9 +104,9 @@ function diff(x: unknown, y: unknown, path: string, out: JsonPatchOp[]): void {
   if (isObject(a) && isObject(b)) {
     for (const k of members(a)) if (!has(b, k)) out.push({ op: 'remove', path: `${path}/${escapePointerToken(k)}` });
     for (const k of members(b)) {
-      const p = `${path}/${escapePointerToken(k)}`;
-      if (!has(a, k)) out.push({ op: 'add', path: p, value: view(b[k]) });
-      else diff(a[k], b[k], p, out);
+      if (!has(a, k)) out.push({ op: 'add', path: `${path}/${escapePointerToken(k)}`, value: view(b[k]) });
+      // The member's path is written only for a member that differs (most are shared or equal).
+      else if (a[k] !== b[k]) diff(a[k], b[k], `${path}/${escapePointerToken(k)}`, out);
     }
     return;
   }

@@ -164,9 +164,14 @@ export function appendEnvVars(containers: readonly Container[], vars: readonly E
   for (const c of containers) {
     const added = vars.filter((v) => !setOnceAs(c.env, v));
     if (added.length === 0) continue;
-    const out: EnvVar[] = [];
-    for (let i = added.length - 1; i >= 0; i--) out.push(copyJson(added[i]!));
-    for (const e of c.env ?? []) if (!nameIn(added, e.name)) out.push(e);
+    const env = c.env ?? [];
+    let kept = 0;
+    for (const e of env) if (!nameIn(added, e.name)) kept++;
+    // Sized once: a list built by push is reallocated as it grows (twice for a 26-var container).
+    const out = new Array<EnvVar>(added.length + kept);
+    let at = 0;
+    for (let i = added.length - 1; i >= 0; i--) out[at++] = copyJson(added[i]!);
+    for (const e of env) if (!nameIn(added, e.name)) out[at++] = e;
     c.env = out;
   }
 }
@@ -224,6 +229,9 @@ export function fileModeEnvVars(): EnvVar[] {
     { name: ENV_SECRETS_FILE_PREFIX, value: '' },
   ];
 }
+
+/** {@link fileModeEnvVars}, shared by the sidecars (appendEnvVars copies what it adds; nothing edits these). */
+const FILE_MODE_ENV_VARS: readonly EnvVar[] = Object.freeze(fileModeEnvVars().map((v) => Object.freeze(v)));
 
 /** An emptyDir volume in memory (Flyte's sidecar volumes). */
 export function memoryVolume(name: string): Volume {
@@ -366,18 +374,19 @@ export function injectSidecar(pod: Pod, s: SidecarSpec, ctx?: Pick<InjectContext
     }
     let n = inits.length;
     for (let guard = 0; nameTaken(spec, `${s.namePrefix}${n}`) && guard < 10_000; guard++) n++;
-    const container: Container = {
-      name: `${s.namePrefix}${n}`,
-      image: s.image,
-      ...(s.command === undefined ? {} : { command: [...s.command] }),
-      env: copyJson(s.env),
-      resources: copyJson(s.resources),
-      volumeMounts: [{ name: s.volumeName, mountPath: s.ownMountPath }],
-    };
+    const name = `${s.namePrefix}${n}`;
+    const volumeMounts = [{ name: s.volumeName, mountPath: s.ownMountPath }];
+    const container: Container =
+      s.command === undefined
+        ? { name, image: s.image, env: copyJson(s.env), resources: copyJson(s.resources), volumeMounts }
+        : { name, image: s.image, command: [...s.command], env: copyJson(s.env), resources: copyJson(s.resources), volumeMounts };
     spec.initContainers = [...inits, container];
   }
-  appendVolumeIfNotExists(pod, memoryVolume(s.volumeName));
-  appendVolumeMounts(receivingContainers(pod, ctx), { name: s.volumeName, readOnly: true, mountPath: SECRETS_MOUNT_ROOT });
-  setSharedEnv(pod, fileModeEnvVars(), ctx);
+  if (!(spec.volumes ?? []).some((v) => v.name === s.volumeName)) appendVolumeIfNotExists(pod, memoryVolume(s.volumeName));
+  // One list of receivers for the mount and the env (what setSharedEnv would compute again).
+  const receivers = receivingContainers(pod, ctx);
+  appendVolumeMounts(receivers, { name: s.volumeName, readOnly: true, mountPath: SECRETS_MOUNT_ROOT });
+  appendEnvVars(receivers, FILE_MODE_ENV_VARS);
+  ctx?.envSet?.(FILE_MODE_ENV_VARS);
   return undefined;
 }

@@ -148,7 +148,9 @@ export function cleanPath(p: string): string {
  * ```
  */
 export function secretFilePath(...components: string[]): string {
-  const joined = cleanPath([SECRETS_MOUNT_ROOT, ...components.filter((c) => c !== '')].join('/'));
+  let raw = SECRETS_MOUNT_ROOT;
+  for (const c of components) if (c !== '') raw += `/${c}`;
+  const joined = cleanPath(raw);
   if (!joined.startsWith(`${SECRETS_MOUNT_ROOT}/`)) {
     const shown = components.map((c) => JSON.stringify(c)).join(', ');
     throw new FlyteSecretsError(
