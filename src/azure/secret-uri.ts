@@ -195,7 +195,8 @@ export function parseKeyVaultSecretUri(text: string, options: ParseKeyVaultSecre
     const suffixes = extra.length === 0 ? KEY_VAULT_DNS_SUFFIXES : [...KEY_VAULT_DNS_SUFFIXES, ...extra];
     let badVault: string | undefined;
     let matched: string | undefined;
-    for (const suffix of suffixes) {
+    for (let i = 0; i < suffixes.length; i++) {
+      const suffix = suffixes[i]!;
       // host ends with "." + suffix
       const dot = host.length - suffix.length - 1;
       if (dot < 0 || host.charCodeAt(dot) !== 0x2e || !host.endsWith(suffix)) continue;

@@ -55,6 +55,7 @@ export const AZURE_NO_WORKLOAD_IDENTITY_WARNING =
   'Azure secrets are fetched with workload identity, but this pod has no label azure.workload.identity/use=true and no AZURE_* env: add the label and use a service account annotated with azure.workload.identity/client-id';
 
 const VERSION = /^[0-9A-Za-z-]{1,127}$/;
+const NO_OPTIONS = {};
 
 /** Where a Key Vault secret request lands: the canonical secret id and the file. */
 export interface AzureSecretTarget {
@@ -75,13 +76,12 @@ export interface AzureSecretTarget {
  * ```
  */
 export function azureSecretTarget(secret: Pick<Secret, 'group' | 'groupVersion'>, extraDnsSuffixes: readonly string[] = []): AzureSecretTarget | { reason: string; code: 'InvalidKeyVaultUri' | 'InvalidInput' | 'InvalidPath' } {
-  for (const [field, value] of [['group', secret.group], ['group_version', secret.groupVersion]] as const) {
-    const p = controlCharProblem('Azure', field, value);
-    if (p !== undefined) return { reason: p.reason, code: 'InvalidInput' };
-  }
+  const p = controlCharProblem('Azure', 'group', secret.group) ?? controlCharProblem('Azure', 'group_version', secret.groupVersion);
+  if (p !== undefined) return { reason: p.reason, code: 'InvalidInput' };
   let ref;
   try {
-    ref = parseKeyVaultSecretUri(secret.group.replace(/\/+$/, ''), { extraDnsSuffixes });
+    const group = secret.group.endsWith('/') ? secret.group.replace(/\/+$/, '') : secret.group;
+    ref = parseKeyVaultSecretUri(group, extraDnsSuffixes.length === 0 ? NO_OPTIONS : { extraDnsSuffixes });
   } catch (err) {
     if (!isFlyteSecretsError(err)) throw err;
     return { reason: `Azure: the secret's group must be a Key Vault secret URI: ${errorMessage(err)}`, code: 'InvalidKeyVaultUri' };

@@ -146,15 +146,20 @@ function hasSharedMountPath(pod: Pod): boolean {
     if ((mounts?.length ?? 0) + (isMain && vaultPath !== undefined ? 1 : 0) < 2) return false;
     const byPath = new Map<string, string>();
     if (isMain && vaultPath !== undefined) byPath.set(vaultPath, VAULT_VOLUME);
-    for (const m of mounts ?? []) {
+    const list = mounts ?? [];
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i]!;
       const seen = byPath.get(m.mountPath);
       if (seen === undefined) byPath.set(m.mountPath, m.name);
       else if (seen !== m.name) return true;
     }
     return false;
   };
-  for (const c of pod.spec?.initContainers ?? []) if (check(c, false)) return true;
-  for (const c of pod.spec?.containers ?? []) if (check(c, true)) return true;
+  // Indexed loops: a for-of loop that can return early keeps an iterator object per call.
+  const inits = pod.spec?.initContainers ?? [];
+  for (let i = 0; i < inits.length; i++) if (check(inits[i]!, false)) return true;
+  const mains = pod.spec?.containers ?? [];
+  for (let i = 0; i < mains.length; i++) if (check(mains[i]!, true)) return true;
   return false;
 }
 
@@ -183,7 +188,8 @@ function mountConflict(before: Pod, after: Pod, owners: ReadonlyMap<string, stri
 
 /** A reason when `vars` (set by this injection) define an env var differently from an earlier secret of the pod. */
 function envConflict(vars: readonly EnvVar[], earlier: ReadonlyMap<string, EnvVar>): string | undefined {
-  for (const v of vars) {
+  for (let i = 0; i < vars.length; i++) {
+    const v = vars[i]!;
     const prev = earlier.get(v.name);
     if (prev !== undefined && !sameEnvVar(prev, v)) {
       return `delivering this secret would set the environment variable ${quote(v.name)}, which another secret of this pod sets differently; give each secret its own env_var (or request the secret once)`;
@@ -286,11 +292,13 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
     };
     const used: SecretManagerType[] = [];
     let working = pod;
-    for (const { secret } of decoded) {
+    for (let d = 0; d < decoded.length; d++) {
+      const { secret } = decoded[d]!;
       // Refusals are kept whole: a reason is read (and, for a lazy one, written) only if the pod is denied.
       const reasons: Refusal[] = [];
       let delivered = false;
-      for (const injector of chain) {
+      for (let c = 0; c < chain.length; c++) {
+        const injector = chain[c]!;
         const mark = warnings.length;
         envSet = [];
         let outcome: InjectOutcome;
@@ -302,7 +310,7 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
         if (outcome.injected) {
           const conflict = mountConflict(working, outcome.pod, owners, injector.type) ?? envConflict(envSet, envDefs);
           if (conflict === undefined) {
-            for (const v of envSet) envDefs.set(v.name, v);
+            for (let i = 0; i < envSet.length; i++) envDefs.set(envSet[i]!.name, envSet[i]!);
             const before = working.spec?.volumes;
             const after = outcome.pod.spec?.volumes;
             // Injectors replace the volume list only when they add to it.

@@ -69,7 +69,8 @@ function has(o: Record<string, unknown>, k: string): boolean {
 /** Members of `o` that JSON serialisation keeps, in its order. */
 function members(o: Record<string, unknown>): string[] {
   const keys = Object.keys(o);
-  for (const k of keys) if (!present(o[k])) return keys.filter((key) => present(o[key]));
+  // Indexed: a for-of loop that can return early keeps an iterator object per call.
+  for (let i = 0; i < keys.length; i++) if (!present(o[keys[i]!])) return keys.filter((key) => present(o[key]));
   return keys;
 }
 
@@ -90,9 +91,13 @@ function jsonEqual(x: unknown, y: unknown): boolean {
   const bo = b as Record<string, unknown>;
   const keys = members(ao);
   let count = 0;
-  for (const k of Object.keys(bo)) if (present(bo[k])) count++;
+  const bKeys = Object.keys(bo);
+  for (let i = 0; i < bKeys.length; i++) if (present(bo[bKeys[i]!])) count++;
   if (count !== keys.length) return false;
-  for (const k of keys) if (!has(bo, k) || !jsonEqual(ao[k], bo[k])) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (!has(bo, k) || !jsonEqual(ao[k], bo[k])) return false;
+  }
   return true;
 }
 
@@ -102,8 +107,11 @@ function diff(x: unknown, y: unknown, path: string, out: JsonPatchOp[]): void {
   const a = view(x);
   const b = view(y);
   if (isObject(a) && isObject(b)) {
-    for (const k of members(a)) if (!has(b, k)) out.push({ op: 'remove', path: `${path}/${escapePointerToken(k)}` });
-    for (const k of members(b)) {
+    const aKeys = members(a);
+    for (let i = 0; i < aKeys.length; i++) if (!has(b, aKeys[i]!)) out.push({ op: 'remove', path: `${path}/${escapePointerToken(aKeys[i]!)}` });
+    const bKeys = members(b);
+    for (let i = 0; i < bKeys.length; i++) {
+      const k = bKeys[i]!;
       if (!has(a, k)) out.push({ op: 'add', path: `${path}/${escapePointerToken(k)}`, value: view(b[k]) });
       // The member's path is written only for a member that differs (most are shared or equal).
       else if (a[k] !== b[k]) diff(a[k], b[k], `${path}/${escapePointerToken(k)}`, out);

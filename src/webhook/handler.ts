@@ -81,9 +81,8 @@ export function admissionNamespace(request: AdmissionRequest, pod: Pod | undefin
 function podProblem(object: unknown): string | undefined {
   if (!isRecord(object)) return 'the request object is missing or is not a JSON object';
   if (object['kind'] !== undefined && object['kind'] !== 'Pod') return `the request object has kind ${JSON.stringify(object['kind'])}, expected Pod`;
-  for (const key of ['metadata', 'spec'] as const) {
-    if (object[key] !== undefined && !isRecord(object[key])) return `the request object's ${key} is not a JSON object`;
-  }
+  if (object['metadata'] !== undefined && !isRecord(object['metadata'])) return "the request object's metadata is not a JSON object";
+  if (object['spec'] !== undefined && !isRecord(object['spec'])) return "the request object's spec is not a JSON object";
   return podShapeProblem(object);
 }
 

@@ -25,10 +25,12 @@ const CONTAINER_LIST_FIELDS = ['env', 'envFrom', 'volumeMounts', 'volumeDevices'
  * ```
  */
 export function podShapeProblem(pod: Record<string, unknown>): string | undefined {
-  // Runs once per admission: no closures, iterators or message strings unless something is wrong.
+  // Runs once per admission: no closures, iterators (indexed loops: a for-of loop that can return early keeps its
+  // iterator object) or message strings unless something is wrong.
   const meta = pod['metadata'];
   if (isRecord(meta)) {
-    for (const k of MAP_FIELDS) {
+    for (let f = 0; f < MAP_FIELDS.length; f++) {
+      const k = MAP_FIELDS[f]!;
       const m = meta[k];
       if (m === undefined || m === null) continue;
       if (!isRecord(m)) return `metadata.${k} is not a map`;
@@ -41,7 +43,8 @@ export function podShapeProblem(pod: Record<string, unknown>): string | undefine
   if (!isRecord(spec)) return undefined;
   const volumes = listProblem(spec['volumes'], 'spec.volumes');
   if (volumes !== undefined) return volumes;
-  for (const k of CONTAINER_LISTS) {
+  for (let l = 0; l < CONTAINER_LISTS.length; l++) {
+    const k = CONTAINER_LISTS[l]!;
     const containers = spec[k];
     const list = listProblem(containers, `spec.${k}`);
     if (list !== undefined) return list;
@@ -50,7 +53,8 @@ export function podShapeProblem(pod: Record<string, unknown>): string | undefine
     for (let i = 0; i < items.length; i++) {
       const c = items[i] as Record<string, unknown>;
       if (typeof c['name'] !== 'string') return `spec.${k}[${i}].name is not a string`;
-      for (const f of CONTAINER_LIST_FIELDS) {
+      for (let n = 0; n < CONTAINER_LIST_FIELDS.length; n++) {
+        const f = CONTAINER_LIST_FIELDS[n]!;
         const p = listProblem(c[f], f);
         if (p !== undefined) return `spec.${k}[${i}].${p}`;
       }
