@@ -73,6 +73,20 @@ describe('buildAdmissionResponse', () => {
     expect(review.response?.warnings).toBeUndefined();
   });
 
+  it('encodes the patch as base64 of its UTF-8 JSON, for ASCII and for any other text (Latin-1, CJK, emoji, controls)', () => {
+    const value = fc.oneof(fc.string({ unit: 'binary-ascii' }), fc.string({ unit: 'binary' }).filter((v) => !/[\ud800-\udfff]/u.test(v)), fc.constantFrom('é', 'ÿ', '\u0080', '日本', '🔑'));
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 4 }), (values) => {
+        const patch = values.map((v, i) => ({ op: 'add', path: `/metadata/annotations/k${i}`, value: v }));
+        const { review } = admissionAnswer('admission.k8s.io/v1', 'u', { allowed: true, patch });
+        const encoded = review.response?.patch ?? '';
+        expect(encoded).toBe(Buffer.from(JSON.stringify(patch), 'utf8').toString('base64'));
+        expect(JSON.parse(Buffer.from(encoded, 'base64').toString('utf8'))).toEqual(patch);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('omits patch and patchType when the patch is empty, and carries the message', () => {
     const review = buildAdmissionResponse('admission.k8s.io/v1', 'u', { allowed: true, patch: [], message: 'No changes' });
     expect(review.response).toEqual({ uid: 'u', allowed: true, status: { code: 200, message: 'No changes' } });

@@ -280,7 +280,10 @@ export function admissionAnswer(apiVersion: AdmissionApiVersion, uid: string, de
   if (decision.allowed) {
     response.status = decision.message === undefined ? { code: 200 } : { code: 200, message: decision.message };
     if (decision.patch !== undefined && decision.patch.length > 0) {
-      patch = Buffer.from(JSON.stringify(decision.patch), 'utf8').toString('base64');
+      const text = JSON.stringify(decision.patch);
+      // ASCII text (UTF-8 as long as the string) is base64-encoded as it is, without a Buffer copy in between;
+      // btoa would encode other text as Latin-1, so it goes through UTF-8.
+      patch = Buffer.byteLength(text, 'utf8') === text.length ? btoa(text) : Buffer.from(text, 'utf8').toString('base64');
       response.patchType = 'JSONPatch';
       response.patch = patch;
     }
