@@ -241,6 +241,11 @@ function podNameOf(pod: Pod): string {
   return pod.metadata?.generateName ?? '';
 }
 
+/** `list` without repeats, in first-seen order (the list itself when it has fewer than two items). */
+function distinct(list: string[]): string[] {
+  return list.length < 2 ? list : [...new Set(list)];
+}
+
 function notInjected(err: unknown): InjectOutcome {
   if (isFlyteSecretsError(err)) return { injected: false, reason: err.message, code: err.code };
   return { injected: false, reason: `internal error (${err instanceof Error ? err.name : typeof err})`, code: 'Internal' };
@@ -286,9 +291,10 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
     const owners = new Map<string, string>([[VAULT_VOLUME, 'Vault']]);
     // Env vars set by the secrets delivered so far (reported by the injectors): a later secret may not redefine one.
     const envDefs = new Map<string, EnvVar>();
-    let envSet: EnvVar[] = [];
+    // Reused for every injector tried (emptied, not replaced).
+    const envSet: EnvVar[] = [];
     ctx.envSet = (vars) => {
-      envSet.push(...vars);
+      for (let i = 0; i < vars.length; i++) envSet.push(vars[i]!);
     };
     const used: SecretManagerType[] = [];
     let working = pod;
@@ -300,7 +306,7 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
       for (let c = 0; c < chain.length; c++) {
         const injector = chain[c]!;
         const mark = warnings.length;
-        envSet = [];
+        envSet.length = 0;
         let outcome: InjectOutcome;
         try {
           outcome = injector.injectNow?.(secret, working, ctx) ?? (await injector.inject(secret, working, ctx));
@@ -330,10 +336,10 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
       }
       if (!delivered) {
         const message = denialMessage(secretToString(secret), managers, reasons);
-        return { kind: 'denied', message, code: denialCode(reasons), warnings: [...new Set(warnings)], secrets: decoded.length };
+        return { kind: 'denied', message, code: denialCode(reasons), warnings: distinct(warnings), secrets: decoded.length };
       }
     }
-    return { kind: 'mutated', pod: working, patch: createPatch(pod, working), warnings: [...new Set(warnings)], managers: used, secrets: decoded.length };
+    return { kind: 'mutated', pod: working, patch: createPatch(pod, working), warnings: distinct(warnings), managers: used, secrets: decoded.length };
   }
 
   return { mutate, managers };

@@ -66,14 +66,6 @@ function has(o: Record<string, unknown>, k: string): boolean {
   return Object.hasOwn(o, k) && present(o[k]);
 }
 
-/** Members of `o` that JSON serialisation keeps, in its order. */
-function members(o: Record<string, unknown>): string[] {
-  const keys = Object.keys(o);
-  // Indexed: a for-of loop that can return early keeps an iterator object per call.
-  for (let i = 0; i < keys.length; i++) if (!present(o[keys[i]!])) return keys.filter((key) => present(o[key]));
-  return keys;
-}
-
 /** True when `a` and `b` serialise to the same JSON (up to key order): what `isDeepStrictEqual` of both JSON views says. */
 function jsonEqual(x: unknown, y: unknown): boolean {
   if (x === y) return true;
@@ -89,16 +81,15 @@ function jsonEqual(x: unknown, y: unknown): boolean {
   if (Array.isArray(b)) return false;
   const ao = a as Record<string, unknown>;
   const bo = b as Record<string, unknown>;
-  const keys = members(ao);
+  // for-in over own members (no key arrays): every member of a is in b with an equal value, and b has no more.
   let count = 0;
-  const bKeys = Object.keys(bo);
-  for (let i = 0; i < bKeys.length; i++) if (present(bo[bKeys[i]!])) count++;
-  if (count !== keys.length) return false;
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
+  for (const k in ao) {
+    if (!Object.hasOwn(ao, k) || !present(ao[k])) continue;
+    count++;
     if (!has(bo, k) || !jsonEqual(ao[k], bo[k])) return false;
   }
-  return true;
+  for (const k in bo) if (Object.hasOwn(bo, k) && present(bo[k])) count--;
+  return count === 0;
 }
 
 function diff(x: unknown, y: unknown, path: string, out: JsonPatchOp[]): void {
@@ -107,11 +98,10 @@ function diff(x: unknown, y: unknown, path: string, out: JsonPatchOp[]): void {
   const a = view(x);
   const b = view(y);
   if (isObject(a) && isObject(b)) {
-    const aKeys = members(a);
-    for (let i = 0; i < aKeys.length; i++) if (!has(b, aKeys[i]!)) out.push({ op: 'remove', path: `${path}/${escapePointerToken(aKeys[i]!)}` });
-    const bKeys = members(b);
-    for (let i = 0; i < bKeys.length; i++) {
-      const k = bKeys[i]!;
+    // for-in over own members, in Object.keys order (no key arrays).
+    for (const k in a) if (Object.hasOwn(a, k) && present(a[k]) && !has(b, k)) out.push({ op: 'remove', path: `${path}/${escapePointerToken(k)}` });
+    for (const k in b) {
+      if (!Object.hasOwn(b, k) || !present(b[k])) continue;
       if (!has(a, k)) out.push({ op: 'add', path: `${path}/${escapePointerToken(k)}`, value: view(b[k]) });
       // The member's path is written only for a member that differs (most are shared or equal).
       else if (a[k] !== b[k]) diff(a[k], b[k], `${path}/${escapePointerToken(k)}`, out);

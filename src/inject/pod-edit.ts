@@ -42,11 +42,9 @@ export function copyJson<T>(value: T): T {
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map((v: unknown) => copyJson(v)) as T;
   const out: Record<string, unknown> = {};
-  const keys = Object.keys(value);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    out[k] = copyJson((value as Record<string, unknown>)[k]);
-  }
+  // for-in over own keys (no keys array per object, which Object.keys would make); JSON-like data has no
+  // inherited enumerable members.
+  for (const k in value) if (Object.hasOwn(value, k)) out[k] = copyJson((value as Record<string, unknown>)[k]);
   return out as T;
 }
 
@@ -330,8 +328,9 @@ export function pathsOverlap(a: string, b: string): boolean {
 
 /** Value of env var `name` in a container ('' when set without a value, undefined when absent). */
 export function envValue(c: Container, name: string): string | undefined {
-  const e = (c.env ?? []).find((v) => v.name === name);
-  return e === undefined ? undefined : (e.value ?? '');
+  const env = c.env ?? [];
+  for (let i = 0; i < env.length; i++) if (env[i]!.name === name) return env[i]!.value ?? '';
+  return undefined;
 }
 
 /** How an init-container sidecar (AWS, GCP, Azure) is described to {@link injectSidecar}. */
@@ -367,7 +366,7 @@ function nameTaken(spec: NonNullable<Pod['spec']>, name: string): boolean {
 
 function isOwnSidecar(c: Container, s: SidecarSpec): boolean {
   if (!c.name.startsWith(s.namePrefix) || !digits.test(c.name.slice(s.namePrefix.length))) return false;
-  if (!s.env.every((e) => envValue(c, e.name) === (e.value ?? ''))) return false;
+  for (let i = 0; i < s.env.length; i++) if (envValue(c, s.env[i]!.name) !== (s.env[i]!.value ?? '')) return false;
   return isDeepStrictEqual(c.command, s.command);
 }
 
@@ -382,7 +381,9 @@ function isOwnSidecar(c: Container, s: SidecarSpec): boolean {
 export function injectSidecar(pod: Pod, s: SidecarSpec, ctx?: Pick<InjectContext, 'settledInitContainers' | 'envSet'>): Problem | undefined {
   const spec = specOf(pod);
   const inits = spec.initContainers ?? [];
-  if (!inits.some((c) => isOwnSidecar(c, s))) {
+  let own = false;
+  for (let i = 0; i < inits.length && !own; i++) own = isOwnSidecar(inits[i]!, s);
+  if (!own) {
     if (s.pathEnv !== undefined) {
       const path = s.env.find((e) => e.name === s.pathEnv)?.value ?? '';
       for (const c of inits) {

@@ -100,6 +100,12 @@ export interface DecodedSecret {
   secret: Secret;
 }
 
+/** Annotation-index order: numerically by suffix, then non-numeric suffixes, ties broken by key. */
+function byIndex(a: { key: string; index: number }, b: { key: string; index: number }): number {
+  if (a.index !== b.index) return a.index < b.index ? -1 : 1;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
 function annotationIndex(key: string): number {
   const suffix = key.slice(SECRET_ANNOTATION_PREFIX.length);
   return /^[0-9]+$/.test(suffix) ? Number(suffix) : Number.POSITIVE_INFINITY;
@@ -117,13 +123,17 @@ function annotationIndex(key: string): number {
  */
 export function decodeSecretAnnotations(annotations: Record<string, string> | undefined): DecodedSecret[] {
   if (annotations === undefined || annotations === null) return [];
-  const keys = Object.keys(annotations)
-    .filter((k) => k.startsWith(SECRET_ANNOTATION_PREFIX))
-    .map((k) => ({ key: k, index: annotationIndex(k) }))
-    .sort((a, b) => {
-      if (a.index !== b.index) return a.index < b.index ? -1 : 1;
-      return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-    });
+  const keys: { key: string; index: number }[] = [];
+  let ordered = true;
+  for (const key in annotations) {
+    if (!Object.hasOwn(annotations, key) || !key.startsWith(SECRET_ANNOTATION_PREFIX)) continue;
+    const entry = { key, index: annotationIndex(key) };
+    const last = keys[keys.length - 1];
+    if (last !== undefined && byIndex(last, entry) > 0) ordered = false;
+    keys.push(entry);
+  }
+  // Pods usually list s0, s1, … in order: sort only when they do not.
+  if (!ordered) keys.sort(byIndex);
   return keys.map(({ key, index }) => ({
     annotationKey: key,
     index,
