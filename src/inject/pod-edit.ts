@@ -173,9 +173,14 @@ export function appendEnvVars(containers: readonly Container[], vars: readonly E
   }
   // With distinct names, whether a var is (re)added depends only on the container's env as received, so the new
   // list is built in one pass: the added vars, last first, then the old vars whose names were not added.
-  for (const c of containers) {
-    const added = vars.filter((v) => !setOnceAs(c.env, v));
-    if (added.length === 0) continue;
+  for (let n = 0; n < containers.length; n++) {
+    const c = containers[n]!;
+    // The common re-application (every var already there, the same) allocates nothing.
+    let first = 0;
+    while (first < vars.length && setOnceAs(c.env, vars[first]!)) first++;
+    if (first === vars.length) continue;
+    const added: EnvVar[] = [];
+    for (let i = first; i < vars.length; i++) if (i === first || !setOnceAs(c.env, vars[i]!)) added.push(vars[i]!);
     const env = c.env ?? [];
     let kept = 0;
     for (let i = 0; i < env.length; i++) if (!nameIn(added, env[i]!.name)) kept++;
