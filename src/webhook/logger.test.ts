@@ -123,21 +123,38 @@ describe('logAdmission', () => {
 });
 
 describe('createLogger', () => {
-  it('writes to stdout synchronously: a line logged just before the process is killed is not lost', () => {
-    const module = fileURLToPath(new URL('./logger.ts', import.meta.url));
+  const module = fileURLToPath(new URL('./logger.ts', import.meta.url));
+  /** Run `ending` in a child process after it logs three admission lines to stdout; the uids that reached stdout. */
+  function linesBefore(ending: string): { uids: string[]; signal: NodeJS.Signals | null; status: number | null } {
     const code = [
       `const { createLogger, logAdmission } = await import(${JSON.stringify(module)});`,
       `const logger = createLogger();`,
       `for (let i = 0; i < 3; i++) logAdmission(logger, { uid: 'u-' + i, namespace: 'ns', pod: 'p', operation: 'CREATE', dryRun: false, secrets: 1, managers: ['Azure'], outcome: 'mutated', durationMs: 1 });`,
-      `process.kill(process.pid, 'SIGKILL');`,
+      ending,
     ].join('\n');
     const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
-    expect(run.signal).toBe('SIGKILL');
     const uids = run.stdout
       .split('\n')
       .filter((l) => l !== '')
       .map((l) => (JSON.parse(l) as { uid: string }).uid);
-    expect(uids).toEqual(['u-0', 'u-1', 'u-2']);
+    return { uids, signal: run.signal, status: run.status };
+  }
+
+  it('writes stdout synchronously when the event-loop turn ends: a process killed on its next turn has every line out', () => {
+    const run = linesBefore(`setImmediate(() => process.kill(process.pid, 'SIGKILL'));`);
+    expect(run.signal).toBe('SIGKILL');
+    expect(run.uids).toEqual(['u-0', 'u-1', 'u-2']);
+  });
+
+  it('writes what is waiting when the process exits, also on process.exit in the same turn and after an uncaught exception', () => {
+    expect(linesBefore('process.exit(3);')).toEqual({ uids: ['u-0', 'u-1', 'u-2'], signal: null, status: 3 });
+    const crashed = linesBefore(`throw new Error('boom');`);
+    expect(crashed.status).not.toBe(0);
+    expect(crashed.uids).toEqual(['u-0', 'u-1', 'u-2']);
+  });
+
+  it('does not keep a finished process alive for a line still waiting', () => {
+    expect(linesBefore('')).toEqual({ uids: ['u-0', 'u-1', 'u-2'], signal: null, status: 0 });
   });
 });
 

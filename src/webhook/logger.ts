@@ -3,10 +3,11 @@
  * field by field from {@link AdmissionLogFields}, so a pod, a review or a secret value can never reach the log by
  * being passed in whole.
  *
- * Lines are written synchronously (as Node writes `process.stdout` to a pipe or a file on Linux): a line logged
- * just before a crash is not lost, and no line waits in memory for a write on libuv's thread pool. pino's default
- * (`sync: false`) sends each line through the thread pool, which cost more CPU per admission under load and kept
- * request objects alive across young-generation GCs (bench/README.md, "Fifth round").
+ * Standard output is written synchronously, once per turn of the event loop ({@link stdoutDestination}): no line
+ * waits on a timer or on libuv's thread pool, and lines are out before the next turn and at exit, also after an
+ * uncaught exception. pino's default (`sync: false`) sends lines through the thread pool, which cost more CPU per
+ * admission under load and kept request objects alive across young-generation GCs; one write per line cost more
+ * than one per turn (bench/README.md, "Fifth round").
  *
  * @module
  */
@@ -44,6 +45,38 @@ export function isoTimeFormatter(): (ms: number) => string {
   };
 }
 
+/** Destinations written out when the process exits. */
+const flushedAtExit = new Set<{ flushSync(): void }>();
+
+/**
+ * Standard output, written synchronously once per turn of the event loop: the lines logged while handling what
+ * one turn brought in (under load, several admissions) go out in one write when the turn ends (`setImmediate`),
+ * or as soon as 8 KiB are waiting, and at process exit (also after an uncaught exception). A line never waits on
+ * a timer or on libuv's thread pool; only a process killed outright (SIGKILL, the OOM killer) can lose the lines
+ * of its last turn.
+ */
+export function stdoutDestination(): DestinationStream {
+  const out = pino.destination({ dest: 1, sync: true, minLength: 8 * 1024 });
+  let pending: NodeJS.Immediate | undefined;
+  const flush = (): void => {
+    pending = undefined;
+    out.flushSync();
+  };
+  // One 'exit' listener for all of them (a listener each would warn past ten loggers).
+  if (flushedAtExit.size === 0) process.once('exit', () => flushedAtExit.forEach((o) => o.flushSync()));
+  flushedAtExit.add(out);
+  return {
+    write(line: string): void {
+      out.write(line);
+      if (pending === undefined) {
+        pending = setImmediate(flush);
+        // A line waiting for the turn to end must not keep an otherwise finished process alive ('exit' writes it).
+        pending.unref();
+      }
+    },
+  };
+}
+
 /** Loggers made by {@link createLogger}: plain pino (no mixin, hooks, redaction or custom formatters). */
 const plainLoggers = new WeakSet<Logger>();
 
@@ -60,7 +93,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const now = options.now ?? Date.now;
   const iso = isoTimeFormatter();
   const opts = { name: 'flyte-secrets', level: options.level ?? 'info', timestamp: (): string => `,"time":"${iso(now())}"` };
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: true });
+  const destination = options.destination ?? stdoutDestination();
   const logger = pino(opts, destination);
   // A stream that wants pino's per-line metadata (a multistream routes lines by it) gets every line through pino.
   if ((destination as unknown as Record<symbol, unknown>)[pino.symbols.needsMetadataGsym] !== true) plainLoggers.add(logger);
