@@ -45,8 +45,11 @@ export function isoTimeFormatter(): (ms: number) => string {
   };
 }
 
-/** Destinations written out when the process exits. */
-const flushedAtExit = new Set<{ flushSync(): void }>();
+/** What is waiting to be written out when the process exits. */
+const flushedAtExit = new Set<() => void>();
+
+/** Lines held for one event-loop turn are written out at this size at the latest. */
+const HELD_BYTES = 8 * 1024;
 
 /**
  * Standard output, written synchronously once per turn of the event loop: the lines logged while handling what
@@ -56,19 +59,28 @@ const flushedAtExit = new Set<{ flushSync(): void }>();
  * of its last turn.
  */
 export function stdoutDestination(): DestinationStream {
-  const out = pino.destination({ dest: 1, sync: true, minLength: 8 * 1024 });
+  // sonic-boom in sync mode writes each string it is given at once (and retries EAGAIN on a non-blocking pipe).
+  const out = pino.destination({ dest: 1, sync: true });
+  let held = '';
   let pending: NodeJS.Immediate | undefined;
   const flush = (): void => {
-    pending = undefined;
-    out.flushSync();
+    if (pending !== undefined) {
+      clearImmediate(pending);
+      pending = undefined;
+    }
+    if (held === '') return;
+    const text = held;
+    held = '';
+    out.write(text);
   };
   // One 'exit' listener for all of them (a listener each would warn past ten loggers).
-  if (flushedAtExit.size === 0) process.once('exit', () => flushedAtExit.forEach((o) => o.flushSync()));
-  flushedAtExit.add(out);
+  if (flushedAtExit.size === 0) process.once('exit', () => flushedAtExit.forEach((f) => f()));
+  flushedAtExit.add(flush);
   return {
     write(line: string): void {
-      out.write(line);
-      if (pending === undefined) {
+      held += line;
+      if (held.length >= HELD_BYTES) flush();
+      else if (pending === undefined) {
         pending = setImmediate(flush);
         // A line waiting for the turn to end must not keep an otherwise finished process alive ('exit' writes it).
         pending.unref();
