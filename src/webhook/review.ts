@@ -177,8 +177,11 @@ export function parseAdmissionReview(body: Buffer | string): ParsedAdmissionRevi
   const dryRun = raw['dryRun'];
   if (dryRun !== undefined && dryRun !== null && typeof dryRun !== 'boolean') throw new AdmissionReviewError('invalid AdmissionReview: request.dryRun must be a boolean');
 
+  // Every other field is kept as it came; dryRun is left out here and set below only when it is a boolean (a
+  // delete afterwards would turn the object into a slow dictionary).
+  const { dryRun: _dryRun, ...rest } = raw as Partial<AdmissionRequest>;
   const request: AdmissionRequest = {
-    ...(raw as Partial<AdmissionRequest>),
+    ...rest,
     uid,
     kind: groupVersion(raw, 'kind', 'kind') ?? { group: '', version: '', kind: '' },
     resource: groupVersion(raw, 'resource', 'resource') ?? { group: '', version: '', resource: '' },
@@ -191,7 +194,6 @@ export function parseAdmissionReview(body: Buffer | string): ParsedAdmissionRevi
   if (name !== undefined) request.name = name;
   if (namespace !== undefined) request.namespace = namespace;
   if (typeof dryRun === 'boolean') request.dryRun = dryRun;
-  else delete request.dryRun;
   return { apiVersion: apiVersion as AdmissionApiVersion, request };
 }
 

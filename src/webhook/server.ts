@@ -102,12 +102,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    // The listeners stay (they end with the request): `done` makes them do nothing once the body is settled, and
+    // removing four listeners per admission cost more than it saved.
     const cleanup = (): void => {
       done = true;
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
     };
     const onData = (chunk: Buffer): void => {
       if (done) return;
@@ -121,11 +119,13 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     };
     const onEnd = (): void => {
+      if (done) return;
       cleanup();
       // A review usually arrives in one chunk: use it as it is rather than copy it.
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
     const onError = (): void => {
+      if (done) return;
       cleanup();
       reject(new BodyAbortedError());
     };
