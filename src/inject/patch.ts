@@ -84,11 +84,11 @@ function jsonEqual(x: unknown, y: unknown): boolean {
   // for-in over own members (no key arrays): every member of a is in b with an equal value, and b has no more.
   let count = 0;
   for (const k in ao) {
-    if (!Object.hasOwn(ao, k) || !present(ao[k])) continue;
+    if (!has(ao, k)) continue;
     count++;
     if (!has(bo, k) || !jsonEqual(ao[k], bo[k])) return false;
   }
-  for (const k in bo) if (Object.hasOwn(bo, k) && present(bo[k])) count--;
+  for (const k in bo) if (has(bo, k)) count--;
   return count === 0;
 }
 
@@ -99,9 +99,9 @@ function diff(x: unknown, y: unknown, path: string, out: JsonPatchOp[]): void {
   const b = view(y);
   if (isObject(a) && isObject(b)) {
     // for-in over own members, in Object.keys order (no key arrays).
-    for (const k in a) if (Object.hasOwn(a, k) && present(a[k]) && !has(b, k)) out.push({ op: 'remove', path: `${path}/${escapePointerToken(k)}` });
+    for (const k in a) if (has(a, k) && !has(b, k)) out.push({ op: 'remove', path: `${path}/${escapePointerToken(k)}` });
     for (const k in b) {
-      if (!Object.hasOwn(b, k) || !present(b[k])) continue;
+      if (!has(b, k)) continue;
       if (!has(a, k)) out.push({ op: 'add', path: `${path}/${escapePointerToken(k)}`, value: view(b[k]) });
       // The member's path is written only for a member that differs (most are shared or equal).
       else if (a[k] !== b[k]) diff(a[k], b[k], `${path}/${escapePointerToken(k)}`, out);

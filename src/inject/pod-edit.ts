@@ -176,11 +176,9 @@ export function appendEnvVars(containers: readonly Container[], vars: readonly E
   for (let n = 0; n < containers.length; n++) {
     const c = containers[n]!;
     // The common re-application (every var already there, the same) allocates nothing.
-    let first = 0;
-    while (first < vars.length && setOnceAs(c.env, vars[first]!)) first++;
-    if (first === vars.length) continue;
-    const added: EnvVar[] = [];
-    for (let i = first; i < vars.length; i++) if (i === first || !setOnceAs(c.env, vars[i]!)) added.push(vars[i]!);
+    let added: EnvVar[] | undefined;
+    for (let i = 0; i < vars.length; i++) if (!setOnceAs(c.env, vars[i]!)) (added ??= []).push(vars[i]!);
+    if (added === undefined) continue;
     const env = c.env ?? [];
     let kept = 0;
     for (let i = 0; i < env.length; i++) if (!nameIn(added, env[i]!.name)) kept++;
@@ -412,11 +410,8 @@ export function injectSidecar(pod: Pod, s: SidecarSpec, ctx?: Pick<InjectContext
         : { name, image: s.image, command: [...s.command], env: copyJson(s.env), resources: copyJson(s.resources), volumeMounts };
     spec.initContainers = [...inits, container];
   }
-  if (!(spec.volumes ?? []).some((v) => v.name === s.volumeName)) appendVolumeIfNotExists(pod, memoryVolume(s.volumeName));
-  // One list of receivers for the mount and the env (what setSharedEnv would compute again).
-  const receivers = receivingContainers(pod, ctx);
-  appendVolumeMounts(receivers, { name: s.volumeName, readOnly: true, mountPath: SECRETS_MOUNT_ROOT });
-  appendEnvVars(receivers, FILE_MODE_ENV_VARS);
-  ctx?.envSet?.(FILE_MODE_ENV_VARS);
+  appendVolumeIfNotExists(pod, memoryVolume(s.volumeName));
+  appendVolumeMounts(receivingContainers(pod, ctx), { name: s.volumeName, readOnly: true, mountPath: SECRETS_MOUNT_ROOT });
+  setSharedEnv(pod, FILE_MODE_ENV_VARS, ctx);
   return undefined;
 }

@@ -104,14 +104,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     let done = false;
     // The listeners stay (they end with the request): `done` makes them do nothing once the body is settled, and
     // removing four listeners per admission cost more than it saved.
-    const cleanup = (): void => {
-      done = true;
-    };
     const onData = (chunk: Buffer): void => {
       if (done) return;
       size += chunk.length;
       if (size > limit) {
-        cleanup();
+        done = true;
         req.pause();
         reject(new BodyTooLargeError());
         return;
@@ -120,18 +117,18 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     const onEnd = (): void => {
       if (done) return;
-      cleanup();
+      done = true;
       // A review usually arrives in one chunk: use it as it is rather than copy it.
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
     const onError = (): void => {
       if (done) return;
-      cleanup();
+      done = true;
       reject(new BodyAbortedError());
     };
     const onClose = (): void => {
       if (done) return;
-      cleanup();
+      done = true;
       reject(new BodyAbortedError());
     };
     req.on('data', onData);
