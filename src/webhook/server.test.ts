@@ -76,7 +76,13 @@ describe('startWebhookServer', () => {
   it('close(): stops accepting, waits for the request in flight, then resolves', async () => {
     const gate = gatedMutator();
     h = await startApiServerHarness({ mutator: gate.mutator });
-    const inFlight = h.post(buildReview(pod));
+    // The client asks to keep the connection alive, so only the server's closing can make the answer close it.
+    const keepAlive = { headers: { connection: 'keep-alive' } };
+    const before = h.post(buildReview(pod), keepAlive);
+    await gate.entered();
+    gate.releaseAll();
+    expect((await before).headers['connection']).toBe('keep-alive');
+    const inFlight = h.post(buildReview(pod), keepAlive);
     await gate.entered();
     let closed = false;
     const closing = h.server.close(5000).then(() => (closed = true));
