@@ -4,8 +4,8 @@
  * names); never from pod names, namespaces or secret descriptors.
  *
  * The admission path only adds to plain numbers; prom-client reads them when `/metrics` is scraped. Its own
- * `inc`/`observe` (label hashing and validation, a closure per observation) cost ~1 µs each in a loop, but 25–30 µs
- * per admission in the loaded server (about 14 % of the `floor` server's CPU per request; bench/README.md, "Sixth
+ * `inc`/`observe` (label hashing and validation, a closure per observation) cost ~1 µs each in a loop, but 17–28 µs
+ * per admission in the loaded server (9–14 % of the `floor` server's CPU per request; bench/README.md, "Sixth
  * round"). The exposition is prom-client's, byte for byte (a property test compares the two).
  *
  * @module
