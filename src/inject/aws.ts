@@ -9,13 +9,13 @@
  *
  * @module
  */
-import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Config } from '../config/schema.js';
 import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
-import { injected, notMine, refused, type InjectContext, type InjectOutcome, synchronousInjector, type SecretInjector } from './injector.js';
-import { editablePod, controlCharProblem, injectSidecar, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
+import { notMine, refused, type SecretInjector } from './injector.js';
+import { controlCharProblem, secretPath, toResources, unrecognizedMountRequirement, type SidecarSpec } from './pod-edit.js';
+import { sidecarInjector, type SidecarDecision } from './sidecar.js';
 
 /** Name of the shared volume. */
 export const AWS_VOLUME_NAME = 'aws-secret-vol';
@@ -35,9 +35,9 @@ export const AWS_SIDECAR_MOUNT_PATH = '/tmp';
  */
 export function createAwsInjector(config: Config): SecretInjector {
   const cfg = config.webhook.awsSecretManager;
-  // Per-config constants, computed once (injectSidecar copies them into each pod).
+  // Per-config constants, computed once (each pod gets copies).
   const resources = toResources(cfg.resources);
-  function injectAws(secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome {
+  function planAws(secret: Secret): SidecarDecision {
     if (secret.group === '' || secret.key === '') {
       return notMine(`AWS Secrets Webhook require both key and group to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
     }
@@ -52,8 +52,7 @@ export function createAwsInjector(config: Config): SecretInjector {
     const file = secretPath('AWS', [goToLower(secret.group), goToLower(secret.key)]);
     if ('problem' in file) return refused(file.problem.reason, file.problem.code);
     const arn = `${secret.group.replace(/:+$/, '')}:${secret.key.replace(/^:+/, '')}`;
-    const out = editablePod(pod);
-    const problem = injectSidecar(out, {
+    const sidecar: SidecarSpec = {
       manager: 'AWS',
       volumeName: AWS_VOLUME_NAME,
       namePrefix: AWS_CONTAINER_PREFIX,
@@ -65,9 +64,8 @@ export function createAwsInjector(config: Config): SecretInjector {
       ],
       ownMountPath: AWS_SIDECAR_MOUNT_PATH,
       pathEnv: 'SECRET_FILENAME',
-    }, ctx);
-    if (problem !== undefined) return refused(problem.reason, problem.code);
-    return injected(out);
+    };
+    return { sidecar };
   }
-  return synchronousInjector('AWS', injectAws);
+  return sidecarInjector('AWS', planAws);
 }

@@ -28,8 +28,9 @@ import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
 import { addAgentDelivery, type AgentSettings } from './agent.js';
-import { injected, notMine, refused, type InjectContext, type InjectOutcome, synchronousInjector, type SecretInjector } from './injector.js';
-import { allContainers, editablePod, controlCharProblem, envVarNameProblem, injectSidecar, quote, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, type Refusal, synchronousInjector, type SecretInjector } from './injector.js';
+import { allContainers, editablePod, controlCharProblem, envVarNameProblem, quote, secretPath, toResources, unrecognizedMountRequirement, type SidecarSpec } from './pod-edit.js';
+import { sidecarInjector } from './sidecar.js';
 import { ENV_SECRETS_ENV_PREFIX, envVarName } from '../secret/paths.js';
 
 /** Name of the shared volume. */
@@ -129,14 +130,16 @@ function hasWorkloadIdentity(pod: Pod): boolean {
 export function createAzureInjector(config: Config): SecretInjector {
   const cfg = config.webhook.azureSecretManager;
   const ext = config.flyteSecrets.azure;
-  // Per-config constants, computed once (injectSidecar copies them into each pod).
+  // Per-config constants, computed once (each pod gets copies).
   const resources = toResources(cfg.resources);
   const command = ['sh', '-ec', AZURE_SCRIPT];
   const agentMode = ext.delivery === 'agent';
   const envFiles = agentMode && config.flyteSecrets.envFiles;
   const agent = agentMode ? agentSettings(config) : undefined;
   const prefix = config.webhook.secretEnvVarPrefix;
-  function injectAzure(secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome {
+  const warning = ext.warnWithoutWorkloadIdentity ? (pod: Pod): string | undefined => (hasWorkloadIdentity(pod) ? undefined : AZURE_NO_WORKLOAD_IDENTITY_WARNING) : undefined;
+  /** The secret's Key Vault target, or why this manager does not deliver it (the same for both deliveries). */
+  function targetOf(secret: Secret): AzureSecretTarget | Refusal {
     if (secret.group === '') {
       return notMine(`azure Secrets Webhook require both group and group version to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
     }
@@ -150,48 +153,52 @@ export function createAzureInjector(config: Config): SecretInjector {
       // A group that does not even look like a URL is some other manager's (a K8s Secret name, an ARN…).
       return target.code === 'InvalidKeyVaultUri' && !/^https?:\/\//i.test(secret.group) ? notMine(target.reason, target.code) : refused(target.reason, target.code);
     }
-    const out = editablePod(pod);
-    if (agent !== undefined) {
-      let problem;
-      if (asEnv) {
-        const name = target.id.split('/')[4] ?? '';
-        const names = [envVarName(prefix, name)];
-        if (secret.envVar !== '' && secret.envVar !== names[0]) names.push(secret.envVar);
-        for (const n of names) {
-          const bad = envVarNameProblem('Azure', n, n === secret.envVar ? 'env_var' : `the secret name (with prefix ${quote(prefix)})`);
-          if (bad !== undefined) return refused(bad.reason, bad.code);
-          if (/[\s'=]/.test(n) || n.startsWith('#')) return refused(`Azure: the environment variable name ${quote(n)} cannot be a key of a Kubernetes env file (no spaces, "'" or "=", no leading "#"); change env_var`, 'InvalidInput');
-        }
-        const literal = [{ name: ENV_SECRETS_ENV_PREFIX, value: prefix }];
-        problem = addAgentDelivery(out, { kind: 'env', source: target.id, key: names[0] ?? '', names, literal }, agent, ctx);
-      } else {
-        problem = addAgentDelivery(out, { kind: 'file', source: target.id, path: target.path }, agent, ctx);
-      }
-      if (problem !== undefined) return refused(`Azure: ${problem.reason}`, problem.code);
-      if (ext.warnWithoutWorkloadIdentity && !hasWorkloadIdentity(out) && !ctx.warnings.includes(AZURE_NO_WORKLOAD_IDENTITY_WARNING)) {
-        ctx.warnings.push(AZURE_NO_WORKLOAD_IDENTITY_WARNING);
-      }
-      return injected(out);
-    }
-    const problem = injectSidecar(out, {
-      manager: 'Azure',
-      volumeName: AZURE_VOLUME_NAME,
-      namePrefix: AZURE_CONTAINER_PREFIX,
-      image: cfg.sidecarImage,
-      resources,
-      command,
-      env: [
-        { name: 'FLYTE_SECRET_ID', value: target.id },
-        { name: 'FLYTE_SECRET_PATH', value: target.path },
-      ],
-      ownMountPath: SECRETS_MOUNT_ROOT,
-      pathEnv: 'FLYTE_SECRET_PATH',
-    }, ctx);
-    if (problem !== undefined) return refused(problem.reason, problem.code);
-    if (ext.warnWithoutWorkloadIdentity && !hasWorkloadIdentity(out) && !ctx.warnings.includes(AZURE_NO_WORKLOAD_IDENTITY_WARNING)) {
-      ctx.warnings.push(AZURE_NO_WORKLOAD_IDENTITY_WARNING);
-    }
-    return injected(out);
+    return target;
   }
-  return synchronousInjector('Azure', injectAzure);
+  if (agent === undefined) {
+    return sidecarInjector('Azure', (secret) => {
+      const target = targetOf(secret);
+      if (!('id' in target)) return target;
+      const sidecar: SidecarSpec = {
+        manager: 'Azure',
+        volumeName: AZURE_VOLUME_NAME,
+        namePrefix: AZURE_CONTAINER_PREFIX,
+        image: cfg.sidecarImage,
+        resources,
+        command,
+        env: [
+          { name: 'FLYTE_SECRET_ID', value: target.id },
+          { name: 'FLYTE_SECRET_PATH', value: target.path },
+        ],
+        ownMountPath: SECRETS_MOUNT_ROOT,
+        pathEnv: 'FLYTE_SECRET_PATH',
+      };
+      return { sidecar, warning };
+    });
+  }
+  const injectWithAgent = (secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome => {
+    const target = targetOf(secret);
+    if (!('id' in target)) return target;
+    const out = editablePod(pod);
+    let problem;
+    if (secret.mountRequirement === MountRequirement.ENV_VAR) {
+      const name = target.id.split('/')[4] ?? '';
+      const names = [envVarName(prefix, name)];
+      if (secret.envVar !== '' && secret.envVar !== names[0]) names.push(secret.envVar);
+      for (const n of names) {
+        const bad = envVarNameProblem('Azure', n, n === secret.envVar ? 'env_var' : `the secret name (with prefix ${quote(prefix)})`);
+        if (bad !== undefined) return refused(bad.reason, bad.code);
+        if (/[\s'=]/.test(n) || n.startsWith('#')) return refused(`Azure: the environment variable name ${quote(n)} cannot be a key of a Kubernetes env file (no spaces, "'" or "=", no leading "#"); change env_var`, 'InvalidInput');
+      }
+      const literal = [{ name: ENV_SECRETS_ENV_PREFIX, value: prefix }];
+      problem = addAgentDelivery(out, { kind: 'env', source: target.id, key: names[0] ?? '', names, literal }, agent, ctx);
+    } else {
+      problem = addAgentDelivery(out, { kind: 'file', source: target.id, path: target.path }, agent, ctx);
+    }
+    if (problem !== undefined) return refused(`Azure: ${problem.reason}`, problem.code);
+    const w = warning?.(out);
+    if (w !== undefined && !ctx.warnings.includes(w)) ctx.warnings.push(w);
+    return injected(out);
+  };
+  return synchronousInjector('Azure', injectWithAgent);
 }

@@ -10,13 +10,13 @@
  *
  * @module
  */
-import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { Config } from '../config/schema.js';
 import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
-import { injected, notMine, refused, type InjectContext, type InjectOutcome, synchronousInjector, type SecretInjector } from './injector.js';
-import { editablePod, injectSidecar, quote, secretPath, toResources, unrecognizedMountRequirement } from './pod-edit.js';
+import { notMine, refused, type SecretInjector } from './injector.js';
+import { quote, secretPath, toResources, unrecognizedMountRequirement, type SidecarSpec } from './pod-edit.js';
+import { sidecarInjector, type SidecarDecision } from './sidecar.js';
 
 /** Name of the shared volume. */
 export const GCP_VOLUME_NAME = 'gcp-secret-vol';
@@ -52,10 +52,10 @@ function isGcpSecretName(group: string): boolean {
  */
 export function createGcpInjector(config: Config): SecretInjector {
   const cfg = config.webhook.gcpSecretManager;
-  // Per-config constants, computed once (injectSidecar copies them into each pod).
+  // Per-config constants, computed once (each pod gets copies).
   const resources = toResources(cfg.resources);
   const command = ['sh', '-ec', GCP_SCRIPT];
-  function injectGcp(secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome {
+  function planGcp(secret: Secret): SidecarDecision {
     if (secret.group === '' || secret.groupVersion === '') {
       return notMine(`GCP Secrets Webhook require both group and group version to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
     }
@@ -74,8 +74,7 @@ export function createGcpInjector(config: Config): SecretInjector {
     }
     const file = secretPath('GCP', [goToLower(secret.group), goToLower(secret.groupVersion)]);
     if ('problem' in file) return refused(file.problem.reason, file.problem.code);
-    const out = editablePod(pod);
-    const problem = injectSidecar(out, {
+    const sidecar: SidecarSpec = {
       manager: 'GCP',
       volumeName: GCP_VOLUME_NAME,
       namePrefix: GCP_CONTAINER_PREFIX,
@@ -89,9 +88,8 @@ export function createGcpInjector(config: Config): SecretInjector {
       ],
       ownMountPath: SECRETS_MOUNT_ROOT,
       pathEnv: 'FLYTE_SECRET_PATH',
-    }, ctx);
-    if (problem !== undefined) return refused(problem.reason, problem.code);
-    return injected(out);
+    };
+    return { sidecar };
   }
-  return synchronousInjector('GCP', injectGcp);
+  return sidecarInjector('GCP', planGcp);
 }

@@ -16,7 +16,7 @@ import type { Config } from '../config/schema.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { secretToString } from '../secret/annotations.js';
 import { cleanPath, ENV_SECRETS_ENV_PREFIX, envVarName, goToUpper } from '../secret/paths.js';
-import { injected, notMine, refused, refusedLazily, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+import { injected, notMine, refused, refusedLazily, type InjectContext, type InjectOutcome, type Refusal, type SecretInjector } from './injector.js';
 import { editablePod, envVarNameProblem, setSharedEnv, unrecognizedMountRequirement } from './pod-edit.js';
 
 /** Where the Global provider looks secrets up (the webhook's own environment and file system, injected). */
@@ -30,6 +30,9 @@ export interface GlobalProviderDeps {
 const NOT_MINE = { notMine: true } as const;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Global's refusal of a secret without group or key, when no one reads which secret it was. */
+const NOT_GLOBAL: Refusal = Object.freeze({ injected: false, reason: 'both key and group are required parameters', code: 'InvalidSecret', notMine: true });
 
 /**
  * Create the Global injector.
@@ -45,11 +48,11 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
   const podPrefix = config.webhook.secretEnvVarPrefix;
 
   // The reason is only written if no manager delivers the secret.
-  const notForGlobal = (secret: Secret): InjectOutcome =>
+  const notForGlobal = (secret: Secret): Refusal =>
     refusedLazily(() => `both key and group are required parameters. Secret: [${secretToString(secret)}]`, 'InvalidSecret', NOT_MINE);
 
   /** The refusal of a secret that is not Global's (no group or no key), decided without a lookup. */
-  function refusalNow(secret: Secret): InjectOutcome | undefined {
+  function refusalNow(secret: Secret): Refusal | undefined {
     return secret.group === '' || secret.key === '' ? notForGlobal(secret) : undefined;
   }
 
@@ -84,6 +87,8 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
       return now === undefined ? lookUpAndInject(secret, pod, ctx) : Promise.resolve(now);
     },
     injectNow: refusalNow,
+    // The one pass reads no reasons (a pod it cannot serve goes to the loop, which asks injectNow): one shared refusal.
+    planWithoutPod: (secret) => (secret.group === '' || secret.key === '' ? NOT_GLOBAL : undefined),
   };
 
   async function lookUpAndInject(secret: Secret, pod: Pod, ctx: InjectContext): Promise<InjectOutcome> {

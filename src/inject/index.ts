@@ -11,8 +11,10 @@
  *
  * @module
  */
-export { injected, notMine, refused, refusedLazily, synchronousInjector, type InjectContext, type InjectOutcome, type SecretInjector } from './injector.js';
+export { injected, notMine, refused, refusedLazily, synchronousInjector, type InjectContext, type InjectOutcome, type Refusal, type SecretInjector, type SidecarPlan } from './injector.js';
+export { sidecarInjector, type SidecarDecision } from './sidecar.js';
 export {
+  addSidecars,
   allContainers,
   appendEnvVars,
   appendVolumeIfNotExists,
@@ -54,5 +56,5 @@ export {
   createAzureInjector,
   type AzureSecretTarget,
 } from './azure.js';
-export { buildInjectors, createMutator, NONE_INJECTED_PREFIX, type InjectorDeps, type MutationOutcome, type PodMutator } from './mutator.js';
+export { buildInjectors, createMutator, NONE_INJECTED_PREFIX, type InjectorDeps, type MutationOutcome, type MutatorOptions, type PodMutator } from './mutator.js';
 export { applyPatch, createPatch, escapePointerToken, type JsonPatchOp } from './patch.js';

@@ -13,6 +13,7 @@ import type { SecretManagerType } from '../config/schema.js';
 import type { ErrorCode } from '../errors.js';
 import type { FlyteSecretId } from '../secret/flyte-id.js';
 import type { Secret } from '../secret/model.js';
+import type { SidecarSpec } from './pod-edit.js';
 
 /** Per-admission context passed to every injector. */
 export interface InjectContext {
@@ -45,7 +46,10 @@ export interface InjectContext {
  * group that is not its kind of name): the mutator then takes a denial's code from a manager that did claim the
  * secret (see `denialCode` in mutator.ts).
  */
-export type InjectOutcome = { injected: true; pod: Pod } | { injected: false; reason: string; code: ErrorCode; notMine?: boolean };
+export type InjectOutcome = { injected: true; pod: Pod } | Refusal;
+
+/** An {@link InjectOutcome} that does not deliver the secret. */
+export type Refusal = { injected: false; reason: string; code: ErrorCode; notMine?: boolean };
 
 /**
  * One secret manager (Global, K8s, AWS, GCP, Vault, Azure, Embedded).
@@ -68,12 +72,27 @@ export interface SecretInjector {
    * promise per manager and secret. Optional: an injector without it is always awaited.
    */
   injectNow?(secret: Secret, pod: Pod, ctx: InjectContext): InjectOutcome | undefined;
+  /**
+   * The decision for `secret` when the pod has no part in it: a refusal, or the one init-container sidecar that
+   * delivers it (AWS, GCP, Azure); `undefined` when only the pod (or a backend) can decide. Pushes no warnings. The
+   * mutator uses it to add all of a pod's sidecars in one pass (`addSidecars` in pod-edit.ts), and falls back to
+   * {@link inject} secret by secret whenever a manager answers `undefined` or the pod is not one that pass handles;
+   * `inject` stays the reference, and a property test holds the two paths equal. Optional.
+   */
+  planWithoutPod?(secret: Secret): SidecarPlan | Refusal | undefined;
   /** Drop cached values of a Flyte-native secret (Embedded only). */
   invalidate?(id: FlyteSecretId): void;
 }
 
+/** How an injector delivers one secret with an init-container sidecar ({@link SecretInjector.planWithoutPod}). */
+export interface SidecarPlan {
+  sidecar: SidecarSpec;
+  /** The admission warning to give for the pod that got the sidecar (Azure without workload identity), if any. */
+  warning?: ((pod: Pod) => string | undefined) | undefined;
+}
+
 /** A refusal outcome. */
-export function refused(reason: string, code: ErrorCode): InjectOutcome {
+export function refused(reason: string, code: ErrorCode): Refusal {
   return { injected: false, reason, code };
 }
 
@@ -85,7 +104,7 @@ export function refused(reason: string, code: ErrorCode): InjectOutcome {
  * if (secret.key === '') return notMine(`k8s Secrets Webhook require key to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');
  * ```
  */
-export function notMine(reason: string, code: ErrorCode): InjectOutcome {
+export function notMine(reason: string, code: ErrorCode): Refusal {
   return { injected: false, reason, code, notMine: true };
 }
 
@@ -99,7 +118,7 @@ export function notMine(reason: string, code: ErrorCode): InjectOutcome {
  * return refusedLazily(() => `… Secret: [${secretToString(secret)}]`, 'InvalidSecret');
  * ```
  */
-export function refusedLazily(reason: () => string, code: ErrorCode, options: { notMine?: boolean } = {}): InjectOutcome {
+export function refusedLazily(reason: () => string, code: ErrorCode, options: { notMine?: boolean } = {}): Refusal {
   return new LazyRefusal(reason, code, options.notMine === true);
 }
 

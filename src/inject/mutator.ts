@@ -1,7 +1,9 @@
 /**
  * The pod mutator (Flyte: `secret/secrets_pod_mutator.go`): decode the pod's `flyte.secrets/s<i>` annotations, hand each secret to the
  * chain of secret managers (Global first, then `webhook.secretManagerTypes`) until one delivers it, and answer with
- * the mutated pod and the RFC 6902 patch from the pod received.
+ * the mutated pod and the RFC 6902 patch from the pod received. The usual pod, whose secrets all go to one sidecar
+ * manager (AWS, GCP, Azure), is done in one pass that writes the patch directly (`sidecarsInOnePass`); the chain,
+ * secret by secret, is the reference it is tested against (`createMutator(…, { onePass: false })`).
  *
  * Differences from Flyte (see docs/compatibility.md, "Injectors and the mutator"):
  * - secrets are processed in annotation-index order (s0, s1, …, s10), so identical pods get identical patches;
@@ -30,10 +32,10 @@ import { AZURE_VOLUME_NAME, createAzureInjector } from './azure.js';
 import { EMBEDDED_VOLUME_NAME } from './embedded.js';
 import { createGcpInjector, GCP_VOLUME_NAME } from './gcp.js';
 import { createGlobalInjector } from './global.js';
-import type { InjectContext, InjectOutcome, SecretInjector } from './injector.js';
+import type { InjectContext, InjectOutcome, SecretInjector, SidecarPlan } from './injector.js';
 import { createK8sInjector } from './k8s.js';
 import { createPatch, type JsonPatchOp } from './patch.js';
-import { injectedInitContainers, quote, sameEnvVar } from './pod-edit.js';
+import { addSidecars, injectedInitContainers, quote, sameEnvVar, type SidecarSpec } from './pod-edit.js';
 import { createVaultInjector, VAULT_ANNOTATION_PREFIX } from './vault.js';
 
 /** Flyte's prefix of the message given when no manager delivers a secret (exported in Flyte for matching). */
@@ -47,6 +49,15 @@ export type MutationOutcome =
   | { kind: 'mutated'; pod: Pod; patch: JsonPatchOp[]; warnings: string[]; managers: SecretManagerType[]; secrets: number }
   /** Refuse the pod: `message` says which secret and why (never a secret value). */
   | { kind: 'denied'; message: string; code: ErrorCode; warnings: string[]; secrets: number };
+
+/** Options of {@link createMutator}. */
+export interface MutatorOptions {
+  /**
+   * Add all of a pod's sidecars in one pass when every secret goes to one sidecar manager (default true). False
+   * decides every pod secret by secret, the reference the one pass is tested against.
+   */
+  onePass?: boolean;
+}
 
 /** Turns an admitted pod into the pod with its secrets. */
 export interface PodMutator {
@@ -261,7 +272,8 @@ function notInjected(err: unknown): InjectOutcome {
  * if (out.kind === 'mutated') respondWith(out.patch);
  * ```
  */
-export function createMutator(config: Config, injectors: ReadonlyMap<SecretManagerType, SecretInjector>): PodMutator {
+export function createMutator(config: Config, injectors: ReadonlyMap<SecretManagerType, SecretInjector>, options: MutatorOptions = {}): PodMutator {
+  const onePass = options.onePass ?? true;
   const managers = enabledManagers(config.webhook);
   const chain = managers.map((type) => {
     const injector = injectors.get(type);
@@ -270,6 +282,45 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
     }
     return injector;
   });
+
+  /**
+   * The admission where every secret is delivered by an init-container sidecar of one manager, each manager before
+   * it in the chain refusing the secret whatever the pod (Global for a secret without group or key, another sidecar
+   * manager): all sidecars are added in one pass (`addSidecars`), with no pod copy, conflict check or env and mount
+   * pass per secret. The outcome is the one the secret-by-secret loop gives (a property test in mutator.test.ts
+   * holds them equal). `undefined` when the loop must decide: a manager needs the pod or a backend to decide, no
+   * manager takes a secret (the loop words the denial), or `addSidecars` does not take the pod.
+   */
+  function sidecarsInOnePass(pod: Pod, decoded: readonly DecodedSecret[], ctx: InjectContext): MutationOutcome | undefined {
+    const plans = new Array<SidecarPlan>(decoded.length);
+    let manager: SecretManagerType | undefined;
+    for (let d = 0; d < decoded.length; d++) {
+      const { secret } = decoded[d]!;
+      let plan: SidecarPlan | undefined;
+      for (let c = 0; c < chain.length && plan === undefined; c++) {
+        const injector = chain[c]!;
+        const decision = injector.planWithoutPod?.(secret);
+        if (decision === undefined) return undefined;
+        if (!('sidecar' in decision)) continue;
+        if (manager !== undefined && manager !== injector.type) return undefined;
+        manager = injector.type;
+        plan = decision;
+      }
+      if (plan === undefined) return undefined;
+      plans[d] = plan;
+    }
+    if (manager === undefined) return undefined;
+    const sidecars = new Array<SidecarSpec>(plans.length);
+    for (let i = 0; i < plans.length; i++) sidecars[i] = plans[i]!.sidecar;
+    const added = addSidecars(pod, sidecars, ctx);
+    if (added === undefined) return undefined;
+    const { warnings } = ctx;
+    for (let i = 0; i < plans.length; i++) {
+      const w = plans[i]!.warning?.(added.pod);
+      if (w !== undefined && !warnings.includes(w)) warnings.push(w);
+    }
+    return { kind: 'mutated', pod: added.pod, patch: added.patch, warnings: distinct(warnings), managers: [manager], secrets: decoded.length };
+  }
 
   async function mutate(pod: Pod, opts: { namespace: string; dryRun: boolean }): Promise<MutationOutcome> {
     let decoded: DecodedSecret[];
@@ -296,6 +347,10 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
     ctx.envSet = (vars) => {
       for (let i = 0; i < vars.length; i++) envSet.push(vars[i]!);
     };
+    if (onePass) {
+      const direct = sidecarsInOnePass(pod, decoded, ctx);
+      if (direct !== undefined) return direct;
+    }
     const used: SecretManagerType[] = [];
     let working = pod;
     for (let d = 0; d < decoded.length; d++) {

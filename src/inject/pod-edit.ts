@@ -15,6 +15,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Container, EnvVar, Pod, ResourceRequirements, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
 import { isFlyteSecretsError, type ErrorCode } from '../errors.js';
 import type { InjectContext } from './injector.js';
+import type { JsonPatchOp } from './patch.js';
 import { mountRequirementName, type Secret } from '../secret/model.js';
 import { ENV_SECRETS_DEFAULT_DIR, ENV_SECRETS_FILE_PREFIX, SECRETS_MOUNT_ROOT, secretFilePath } from '../secret/paths.js';
 
@@ -367,6 +368,14 @@ function nameTaken(spec: NonNullable<Pod['spec']>, name: string): boolean {
   return false;
 }
 
+/** The init container of sidecar `s`, called `name` (its env, resources and command are copies). */
+function sidecarContainer(s: SidecarSpec, name: string, env: EnvVar[] = copyJson(s.env)): Container {
+  const volumeMounts = [{ name: s.volumeName, mountPath: s.ownMountPath }];
+  return s.command === undefined
+    ? { name, image: s.image, env, resources: copyJson(s.resources), volumeMounts }
+    : { name, image: s.image, command: [...s.command], env, resources: copyJson(s.resources), volumeMounts };
+}
+
 function isOwnSidecar(c: Container, s: SidecarSpec): boolean {
   if (!c.name.startsWith(s.namePrefix) || !digits.test(c.name.slice(s.namePrefix.length))) return false;
   for (let i = 0; i < s.env.length; i++) if (envValue(c, s.env[i]!.name) !== (s.env[i]!.value ?? '')) return false;
@@ -402,16 +411,151 @@ export function injectSidecar(pod: Pod, s: SidecarSpec, ctx?: Pick<InjectContext
     }
     let n = inits.length;
     for (let guard = 0; nameTaken(spec, `${s.namePrefix}${n}`) && guard < 10_000; guard++) n++;
-    const name = `${s.namePrefix}${n}`;
-    const volumeMounts = [{ name: s.volumeName, mountPath: s.ownMountPath }];
-    const container: Container =
-      s.command === undefined
-        ? { name, image: s.image, env: copyJson(s.env), resources: copyJson(s.resources), volumeMounts }
-        : { name, image: s.image, command: [...s.command], env: copyJson(s.env), resources: copyJson(s.resources), volumeMounts };
-    spec.initContainers = [...inits, container];
+    spec.initContainers = [...inits, sidecarContainer(s, `${s.namePrefix}${n}`)];
   }
   appendVolumeIfNotExists(pod, memoryVolume(s.volumeName));
   appendVolumeMounts(receivingContainers(pod, ctx), { name: s.volumeName, readOnly: true, mountPath: SECRETS_MOUNT_ROOT });
   setSharedEnv(pod, FILE_MODE_ENV_VARS, ctx);
   return undefined;
+}
+
+/** Names of {@link fileModeEnvVars}. */
+const FILE_MODE_NAMES: ReadonlySet<string> = new Set(FILE_MODE_ENV_VARS.map((v) => v.name));
+
+/**
+ * True when `c` has an env var named like one of {@link fileModeEnvVars}, a mount of `volume` or at `path`, or an
+ * env or mount list that is neither absent nor a list (`null`).
+ */
+function touchesSidecarShare(c: Container, volume: string, path: string): boolean {
+  const env = c.env;
+  if (env !== undefined) {
+    if (!Array.isArray(env)) return true;
+    for (let i = 0; i < env.length; i++) if (FILE_MODE_NAMES.has(env[i]!.name)) return true;
+  }
+  const mounts = c.volumeMounts;
+  if (mounts !== undefined) {
+    if (!Array.isArray(mounts)) return true;
+    for (let i = 0; i < mounts.length; i++) if (mounts[i]!.name === volume || mounts[i]!.mountPath === path) return true;
+  }
+  return false;
+}
+
+/**
+ * {@link injectSidecar} for several sidecars of one manager at once, in a pod that no sidecar has touched: the same
+ * pod that calling it once per sidecar, in order, gives (a property test in sidecar.test.ts holds the two equal),
+ * built with one copy of the pod and one env and mount pass per container instead of one per sidecar.
+ *
+ * Returns `undefined`, and leaves deciding to {@link injectSidecar}, whenever the one-by-one path could do anything
+ * else than add every sidecar: the pod already has init containers injected by an earlier admission
+ * (`ctx.settledInitContainers`), a container or init container named like one of these sidecars, the shared
+ * volume, a mount of it or anything mounted at `/etc/flyte/secrets`, one of the file-mode env vars, or Vault Agent
+ * injection; the sidecars are of different managers, or two of them write overlapping paths.
+ *
+ * @example
+ * ```ts
+ * const out = addSidecars(pod, [specA, specB], ctx); // undefined: inject one by one
+ * ```
+ */
+export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pick<InjectContext, 'settledInitContainers'>): { pod: Pod; patch: JsonPatchOp[] } | undefined {
+  const first = sidecars[0];
+  const spec = pod.spec;
+  if (first === undefined || spec === undefined || spec === null || !Array.isArray(spec.containers)) return undefined;
+  const annotations = pod.metadata?.annotations;
+  if (annotations !== undefined && annotations !== null && Object.hasOwn(annotations, 'vault.hashicorp.com/agent-inject')) return undefined;
+  for (let i = 1; i < sidecars.length; i++) if (sidecars[i]!.volumeName !== first.volumeName || sidecars[i]!.namePrefix !== first.namePrefix) return undefined;
+  // Destinations: every pair apart (the one-by-one path refuses an overlap, or takes a repeated request as done).
+  const paths: string[] = [];
+  if (first.pathEnv !== undefined) {
+    for (let i = 0; i < sidecars.length; i++) {
+      const env = sidecars[i]!.env;
+      let path: string | undefined;
+      for (let j = 0; j < env.length && path === undefined; j++) if (env[j]!.name === first.pathEnv) path = env[j]!.value ?? '';
+      if (path === undefined) return undefined;
+      for (let j = 0; j < paths.length; j++) if (pathsOverlap(paths[j]!, path)) return undefined;
+      paths.push(path);
+    }
+  } else if (sidecars.length > 1) return undefined;
+  for (let i = 0; i < sidecars.length; i++) {
+    const env = sidecars[i]!.env;
+    for (let j = 0; j < env.length; j++) if (FILE_MODE_NAMES.has(env[j]!.name)) return undefined;
+  }
+  if ((spec.initContainers !== undefined && !Array.isArray(spec.initContainers)) || (spec.volumes !== undefined && !Array.isArray(spec.volumes))) return undefined;
+  const inits = spec.initContainers ?? [];
+  const mains = spec.containers;
+  const settled = ctx?.settledInitContainers;
+  const prefix = first.namePrefix;
+  for (let i = 0; i < inits.length; i++) {
+    const c = inits[i]!;
+    if ((settled !== undefined && settled.has(c.name)) || c.name.startsWith(prefix) || touchesSidecarShare(c, first.volumeName, SECRETS_MOUNT_ROOT)) return undefined;
+  }
+  for (let i = 0; i < mains.length; i++) {
+    const c = mains[i]!;
+    if (c.name.startsWith(prefix) || touchesSidecarShare(c, first.volumeName, SECRETS_MOUNT_ROOT)) return undefined;
+  }
+  const volumes = spec.volumes ?? [];
+  for (let i = 0; i < volumes.length; i++) if (volumes[i]!.name === first.volumeName) return undefined;
+
+  // What each container gets, as injectSidecar's env and mount passes leave it: the two file-mode vars in front
+  // (appendEnvVars puts the last one given first), the shared volume's read-only mount at the end.
+  const shared = (c: Container): Container => {
+    const out = { ...c };
+    out.volumeMounts = [...(c.volumeMounts ?? []), { name: first.volumeName, readOnly: true, mountPath: SECRETS_MOUNT_ROOT }];
+    out.env = [fileModeVar(1), fileModeVar(0), ...(c.env ?? [])];
+    return out;
+  };
+  const mainsOut = new Array<Container>(mains.length);
+  for (let i = 0; i < mains.length; i++) mainsOut[i] = shared(mains[i]!);
+  const initsOut = new Array<Container>(inits.length + sidecars.length);
+  for (let i = 0; i < inits.length; i++) initsOut[i] = shared(inits[i]!);
+  for (let i = 0; i < sidecars.length; i++) {
+    const s = sidecars[i]!;
+    const own = s.env;
+    const env = new Array<EnvVar>(own.length + 2);
+    env[0] = fileModeVar(1);
+    env[1] = fileModeVar(0);
+    for (let j = 0; j < own.length; j++) env[j + 2] = copyJson(own[j]!);
+    initsOut[inits.length + i] = sidecarContainer(s, `${prefix}${inits.length + i}`, env);
+  }
+  const volume = memoryVolume(first.volumeName);
+  const specOut = { ...spec, containers: mainsOut, initContainers: initsOut, volumes: [...volumes, volume] };
+  const out: Pod = { ...pod, spec: specOut };
+  if (pod.metadata !== undefined) out.metadata = { ...pod.metadata };
+
+  // The patch, op for op what createPatch(pod, out) writes (the property test compares them): spec members in
+  // their order, each changed container's members in theirs; a list that was absent is added whole, one that was
+  // there gets the new elements at their indexes.
+  const patch: JsonPatchOp[] = [];
+  const containerOps = (before: Container, after: Container, path: string): void => {
+    for (const k in after) {
+      if (k === 'env') {
+        if (before.env === undefined) patch.push({ op: 'add', path: `${path}/env`, value: after.env });
+        else patch.push({ op: 'add', path: `${path}/env/0`, value: after.env![0] }, { op: 'add', path: `${path}/env/1`, value: after.env![1] });
+      } else if (k === 'volumeMounts') {
+        const had = before.volumeMounts;
+        if (had === undefined) patch.push({ op: 'add', path: `${path}/volumeMounts`, value: after.volumeMounts });
+        else patch.push({ op: 'add', path: `${path}/volumeMounts/${had.length}`, value: after.volumeMounts![had.length] });
+      }
+    }
+  };
+  for (const k in specOut) {
+    if (k === 'containers') {
+      for (let i = 0; i < mains.length; i++) containerOps(mains[i]!, mainsOut[i]!, `/spec/containers/${i}`);
+    } else if (k === 'initContainers') {
+      if (spec.initContainers === undefined) patch.push({ op: 'add', path: '/spec/initContainers', value: initsOut });
+      else {
+        for (let i = 0; i < inits.length; i++) containerOps(inits[i]!, initsOut[i]!, `/spec/initContainers/${i}`);
+        for (let i = inits.length; i < initsOut.length; i++) patch.push({ op: 'add', path: `/spec/initContainers/${i}`, value: initsOut[i] });
+      }
+    } else if (k === 'volumes') {
+      if (spec.volumes === undefined) patch.push({ op: 'add', path: '/spec/volumes', value: specOut.volumes });
+      else patch.push({ op: 'add', path: `/spec/volumes/${volumes.length}`, value: volume });
+    }
+  }
+  return { pod: out, patch };
+}
+
+/** A copy of one of {@link FILE_MODE_ENV_VARS}. */
+function fileModeVar(i: 0 | 1): EnvVar {
+  const v = FILE_MODE_ENV_VARS[i]!;
+  return { name: v.name, value: v.value ?? '' };
 }
