@@ -339,6 +339,10 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
     // The agent init container gets only what the agent builder gives it, from any manager (even on a first pass).
     settled.add(AGENT_CONTAINER_NAME);
     ctx.settledInitContainers = settled;
+    if (onePass) {
+      const direct = sidecarsInOnePass(pod, decoded, ctx);
+      if (direct !== undefined) return direct;
+    }
     const owners = new Map<string, string>([[VAULT_VOLUME, 'Vault']]);
     // Env vars set by the secrets delivered so far (reported by the injectors): a later secret may not redefine one.
     const envDefs = new Map<string, EnvVar>();
@@ -347,10 +351,6 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
     ctx.envSet = (vars) => {
       for (let i = 0; i < vars.length; i++) envSet.push(vars[i]!);
     };
-    if (onePass) {
-      const direct = sidecarsInOnePass(pod, decoded, ctx);
-      if (direct !== undefined) return direct;
-    }
     const used: SecretManagerType[] = [];
     let working = pod;
     for (let d = 0; d < decoded.length; d++) {
