@@ -21,8 +21,9 @@
  *   started 20 ms apart, because one 50-connection instance sends each second's requests in a single burst (see
  *   {@link pacedLoad}). p99 is computed from autocannon's per-response times (sub-millisecond), not its
  *   1 ms-resolution histogram.
- * - Each phase runs in {@link ROUNDS} slices with the servers taking turns (webhook, baseline, server*, floor, then
- *   again), so a change in the shared machine's background load falls on all of them alike.
+ * - Each phase runs in slices with the servers taking turns (webhook, baseline, server*, floor, then again; full
+ *   load {@link FULL_ROUNDS} slices of 1 s, paced {@link PACED_ROUNDS} of 2 s), so a change in the shared machine's
+ *   background load falls on all of them alike.
  *
  * The webhook is the built product (`dist/`, tsc's output, as `flyte-secrets serve` and the image run it), not the
  * sources through tsx; the bench refuses to start when `dist/` is older than `src/` (run `npm run build`).
@@ -59,8 +60,13 @@ const FULL_SECONDS = 4;
 const PACED_SECONDS = 4;
 const PACED_RATE = 500;
 const WARMUP_SECONDS = 1;
-/** Each phase is run in this many slices, the servers taking turns, so drift in the machine's load hits all alike. */
-const ROUNDS = 2;
+/**
+ * Each phase is run in this many slices, the servers taking turns, so drift in the machine's load hits all alike.
+ * Full load takes 1-second turns: with 2-second turns a burst of other work on the shared cores could fall on one
+ * server's turn and not on the others' (one run measured the same `server*` build at 195 and 374 µs).
+ */
+const FULL_ROUNDS = 4;
+const PACED_ROUNDS = 2;
 // flyteSecrets.server.logLevel is left at its default (info), as in production.
 const CONFIG = { webhook: { secretManagerTypes: ['Azure'] }, flyteSecrets: { server: { host: '127.0.0.1' } } };
 
@@ -232,13 +238,13 @@ async function fullLoad(server: Served, body: Buffer, seconds: number): Promise<
 }
 
 /**
- * Run `load` on every server for `seconds` in all, as {@link ROUNDS} slices taken in turn (A B C D A B C D), and
- * put each server's slices together.
+ * Run `load` on every server for `seconds` in all, as `rounds` slices taken in turn (A B C D A B C D …), and put
+ * each server's slices together.
  */
-async function interleaved(servers: readonly Served[], seconds: number, load: (server: Served, seconds: number) => Promise<Slice>): Promise<Figures[]> {
+async function interleaved(servers: readonly Served[], seconds: number, rounds: number, load: (server: Served, seconds: number) => Promise<Slice>): Promise<Figures[]> {
   const slices: Slice[][] = servers.map(() => []);
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, server] of servers.entries()) slices[i]?.push(await load(server, seconds / ROUNDS));
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, server] of servers.entries()) slices[i]?.push(await load(server, seconds / rounds));
   }
   return slices.map((list) =>
     figures(
@@ -370,8 +376,8 @@ async function main(): Promise<void> {
     const results: RunFigures[] = [];
     const header = 'server    |    req/s |  p99 ms | CPU µs | fails |    req/s |  p99 ms |  mean ms | CPU µs | fails';
     for (let r = 0; r < runs; r++) {
-      const full = await interleaved(servers, FULL_SECONDS, (s, secs) => fullLoad(s, body, secs));
-      const paced = await interleaved(servers, PACED_SECONDS, (s, secs) => pacedLoad(s, body, secs, PACED_RATE));
+      const full = await interleaved(servers, FULL_SECONDS, FULL_ROUNDS, (s, secs) => fullLoad(s, body, secs));
+      const paced = await interleaved(servers, PACED_SECONDS, PACED_ROUNDS, (s, secs) => pacedLoad(s, body, secs, PACED_RATE));
       const res: RunFigures = { full: Object.fromEntries(SERVER_NAMES.map((n, i) => [n, full[i]])) as RunFigures['full'], paced: Object.fromEntries(SERVER_NAMES.map((n, i) => [n, paced[i]])) as RunFigures['paced'] };
       results.push(res);
       const row = (name: ServerName): string => {
