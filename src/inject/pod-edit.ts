@@ -430,7 +430,10 @@ function touchesSidecarShare(c: Container, volume: string, path: string): boolea
   const env = c.env;
   if (env !== undefined) {
     if (!Array.isArray(env)) return true;
-    for (let i = 0; i < env.length; i++) if (FILE_MODE_NAMES.has(env[i]!.name)) return true;
+    for (let i = 0; i < env.length; i++) {
+      const n = env[i]!.name;
+      if (n === FILE_MODE_ENV_VARS[0]!.name || n === FILE_MODE_ENV_VARS[1]!.name) return true;
+    }
   }
   const mounts = c.volumeMounts;
   if (mounts !== undefined) {
