@@ -287,7 +287,7 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
    * The admission where every secret is delivered by an init-container sidecar of one manager, each manager before
    * it in the chain refusing the secret whatever the pod (Global for a secret without group or key, another sidecar
    * manager): all sidecars are added in one pass (`addSidecars`), with no pod copy, conflict check or env and mount
-   * pass per secret. The outcome is the one the secret-by-secret loop gives (a property test in mutator.test.ts
+   * pass per secret. The outcome is the one the secret-by-secret loop gives (a property test in one-pass.test.ts
    * holds them equal). `undefined` when the loop must decide: a manager needs the pod or a backend to decide, no
    * manager takes a secret (the loop words the denial), or `addSidecars` does not take the pod.
    */

@@ -445,8 +445,9 @@ function touchesSidecarShare(c: Container, volume: string, path: string): boolea
 
 /**
  * {@link injectSidecar} for several sidecars of one manager at once, in a pod that no sidecar has touched: the same
- * pod that calling it once per sidecar, in order, gives (a property test in sidecar.test.ts holds the two equal),
- * built with one copy of the pod and one env and mount pass per container instead of one per sidecar.
+ * pod that calling it once per sidecar, in order, gives, built with one copy of the pod and one env and mount pass
+ * per container instead of one per sidecar, and with it the JSON Patch from `pod`, op for op what `createPatch`
+ * would write (a property test in one-pass.test.ts holds both equal to the secret-by-secret path).
  *
  * Returns `undefined`, and leaves deciding to {@link injectSidecar}, whenever the one-by-one path could do anything
  * else than add every sidecar: the pod already has init containers injected by an earlier admission
@@ -456,7 +457,7 @@ function touchesSidecarShare(c: Container, volume: string, path: string): boolea
  *
  * @example
  * ```ts
- * const out = addSidecars(pod, [specA, specB], ctx); // undefined: inject one by one
+ * const out = addSidecars(pod, [specA, specB], ctx); // { pod, patch }, or undefined: inject one by one
  * ```
  */
 export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pick<InjectContext, 'settledInitContainers'>): { pod: Pod; patch: JsonPatchOp[] } | undefined {
