@@ -257,7 +257,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     try {
       const result = await handle(body);
       if (!res.destroyed) {
-          sendJsonText(res, result.status, result.json);
+        sendJsonText(res, result.status, result.json);
       }
     } finally {
       admissions -= 1;
@@ -305,7 +305,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
         case METRICS_PATH: {
           if (!isGet) return sendText(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
           const text = await metrics.text();
-              res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
+          res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
           res.end(text);
           return;
         }
