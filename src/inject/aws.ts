@@ -14,7 +14,7 @@ import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
 import { notMine, refused, type SecretInjector } from './injector.js';
-import { controlCharProblem, secretPath, toResources, unrecognizedMountRequirement, type SidecarSpec } from './pod-edit.js';
+import { controlCharProblem, secretPath, jsonConstant, toResources, unrecognizedMountRequirement, type SidecarSpec } from './pod-edit.js';
 import { sidecarInjector, type SidecarDecision } from './sidecar.js';
 
 /** Name of the shared volume. */
@@ -36,7 +36,7 @@ export const AWS_SIDECAR_MOUNT_PATH = '/tmp';
 export function createAwsInjector(config: Config): SecretInjector {
   const cfg = config.webhook.awsSecretManager;
   // Per-config constants, computed once (each pod gets copies).
-  const resources = toResources(cfg.resources);
+  const resources = jsonConstant(toResources(cfg.resources));
   function planAws(secret: Secret): SidecarDecision {
     if (secret.group === '' || secret.key === '') {
       return notMine(`AWS Secrets Webhook require both key and group to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');

@@ -29,7 +29,7 @@ import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
 import { addAgentDelivery, type AgentSettings } from './agent.js';
 import { injected, notMine, refused, type InjectContext, type InjectOutcome, type Refusal, synchronousInjector, type SecretInjector } from './injector.js';
-import { allContainers, editablePod, controlCharProblem, envVarNameProblem, quote, secretPath, toResources, unrecognizedMountRequirement, type SidecarSpec } from './pod-edit.js';
+import { allContainers, editablePod, controlCharProblem, envVarNameProblem, quote, secretPath, jsonConstant, toResources, unrecognizedMountRequirement, type SidecarSpec } from './pod-edit.js';
 import { sidecarInjector } from './sidecar.js';
 import { ENV_SECRETS_ENV_PREFIX, envVarName } from '../secret/paths.js';
 
@@ -131,8 +131,8 @@ export function createAzureInjector(config: Config): SecretInjector {
   const cfg = config.webhook.azureSecretManager;
   const ext = config.flyteSecrets.azure;
   // Per-config constants, computed once (each pod gets copies).
-  const resources = toResources(cfg.resources);
-  const command = ['sh', '-ec', AZURE_SCRIPT];
+  const resources = jsonConstant(toResources(cfg.resources));
+  const command = jsonConstant(['sh', '-ec', AZURE_SCRIPT]);
   const agentMode = ext.delivery === 'agent';
   const envFiles = agentMode && config.flyteSecrets.envFiles;
   const agent = agentMode ? agentSettings(config) : undefined;

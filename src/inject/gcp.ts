@@ -15,7 +15,7 @@ import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
 import { notMine, refused, type SecretInjector } from './injector.js';
-import { quote, secretPath, toResources, unrecognizedMountRequirement, type SidecarSpec } from './pod-edit.js';
+import { quote, secretPath, jsonConstant, toResources, unrecognizedMountRequirement, type SidecarSpec } from './pod-edit.js';
 import { sidecarInjector, type SidecarDecision } from './sidecar.js';
 
 /** Name of the shared volume. */
@@ -53,8 +53,8 @@ function isGcpSecretName(group: string): boolean {
 export function createGcpInjector(config: Config): SecretInjector {
   const cfg = config.webhook.gcpSecretManager;
   // Per-config constants, computed once (each pod gets copies).
-  const resources = toResources(cfg.resources);
-  const command = ['sh', '-ec', GCP_SCRIPT];
+  const resources = jsonConstant(toResources(cfg.resources));
+  const command = jsonConstant(['sh', '-ec', GCP_SCRIPT]);
   function planGcp(secret: Secret): SidecarDecision {
     if (secret.group === '' || secret.groupVersion === '') {
       return notMine(`GCP Secrets Webhook require both group and group version to be set. Secret: [${secretToString(secret)}]`, 'InvalidSecret');

@@ -46,7 +46,16 @@ export type MutationOutcome =
   /** The pod asks for no secrets: admit it as is. */
   | { kind: 'unchanged'; secrets: 0 }
   /** Every secret was delivered; `patch` turns the received pod into `pod` (empty when it already had them all). */
-  | { kind: 'mutated'; pod: Pod; patch: JsonPatchOp[]; warnings: string[]; managers: SecretManagerType[]; secrets: number }
+  | {
+      kind: 'mutated';
+      pod: Pod;
+      patch: JsonPatchOp[];
+      /** `JSON.stringify(patch)`, when the mutator wrote it with the patch (the one pass for sidecar managers). */
+      patchJson?: string;
+      warnings: string[];
+      managers: SecretManagerType[];
+      secrets: number;
+    }
   /** Refuse the pod: `message` says which secret and why (never a secret value). */
   | { kind: 'denied'; message: string; code: ErrorCode; warnings: string[]; secrets: number };
 
@@ -319,7 +328,7 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
       const w = plans[i]!.warning?.(added.pod);
       if (w !== undefined && !warnings.includes(w)) warnings.push(w);
     }
-    return { kind: 'mutated', pod: added.pod, patch: added.patch, warnings: distinct(warnings), managers: [manager], secrets: decoded.length };
+    return { kind: 'mutated', pod: added.pod, patch: added.patch, patchJson: added.patchJson, warnings: distinct(warnings), managers: [manager], secrets: decoded.length };
   }
 
   async function mutate(pod: Pod, opts: { namespace: string; dryRun: boolean }): Promise<MutationOutcome> {

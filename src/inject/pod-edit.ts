@@ -443,6 +443,35 @@ function touchesSidecarShare(c: Container, volume: string, path: string): boolea
   return false;
 }
 
+/** JSON text of the values made constant with {@link jsonConstant}. */
+const CONSTANT_JSON = new WeakMap<object, string>();
+
+function freezeDeep(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) freezeDeep(v);
+}
+
+/**
+ * `value`, frozen all the way down, with its JSON text kept for the patch text of {@link addSidecars}: for the
+ * per-config parts of a sidecar (its command and resources), which each pod gets copies of and nothing changes.
+ *
+ * @example
+ * ```ts
+ * const command = jsonConstant(['sh', '-ec', SCRIPT]);
+ * ```
+ */
+export function jsonConstant<T extends object>(value: T): T {
+  freezeDeep(value);
+  CONSTANT_JSON.set(value, JSON.stringify(value));
+  return value;
+}
+
+/** `JSON.stringify(value)`, read from {@link jsonConstant}'s store for a constant. */
+function jsonOf(value: object): string {
+  return CONSTANT_JSON.get(value) ?? JSON.stringify(value);
+}
+
 /**
  * {@link injectSidecar} for several sidecars of one manager at once, in a pod that no sidecar has touched: the same
  * pod that calling it once per sidecar, in order, gives, built with one copy of the pod and one env and mount pass
@@ -460,7 +489,7 @@ function touchesSidecarShare(c: Container, volume: string, path: string): boolea
  * const out = addSidecars(pod, [specA, specB], ctx); // { pod, patch }, or undefined: inject one by one
  * ```
  */
-export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pick<InjectContext, 'settledInitContainers'>): { pod: Pod; patch: JsonPatchOp[] } | undefined {
+export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pick<InjectContext, 'settledInitContainers'>): { pod: Pod; patch: JsonPatchOp[]; patchJson: string } | undefined {
   const first = sidecars[0];
   const spec = pod.spec;
   if (first === undefined || spec === undefined || spec === null || !Array.isArray(spec.containers)) return undefined;
@@ -527,35 +556,56 @@ export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pi
 
   // The patch, op for op what createPatch(pod, out) writes (the property test compares them): spec members in
   // their order, each changed container's members in theirs; a list that was absent is added whole, one that was
-  // there gets the new elements at their indexes.
+  // there gets the new elements at their indexes. With it, its JSON text (what JSON.stringify(patch) gives, also
+  // compared by the test), written from the parts, the sidecars' fixed command and resources as kept by
+  // jsonConstant: the patch is most of the answer, and those are most of the patch.
   const patch: JsonPatchOp[] = [];
+  const text: string[] = [];
+  const add = (path: string, value: unknown, json: string): void => {
+    patch.push({ op: 'add', path, value });
+    text.push(`{"op":"add","path":"${path}","value":${json}}`);
+  };
   const containerOps = (before: Container, after: Container, path: string): void => {
     for (const k in after) {
       if (k === 'env') {
-        if (before.env === undefined) patch.push({ op: 'add', path: `${path}/env`, value: after.env });
-        else patch.push({ op: 'add', path: `${path}/env/0`, value: after.env![0] }, { op: 'add', path: `${path}/env/1`, value: after.env![1] });
+        const env = after.env!;
+        if (before.env === undefined) add(`${path}/env`, env, JSON.stringify(env));
+        else {
+          add(`${path}/env/0`, env[0], JSON.stringify(env[0]));
+          add(`${path}/env/1`, env[1], JSON.stringify(env[1]));
+        }
       } else if (k === 'volumeMounts') {
+        const mounts = after.volumeMounts!;
         const had = before.volumeMounts;
-        if (had === undefined) patch.push({ op: 'add', path: `${path}/volumeMounts`, value: after.volumeMounts });
-        else patch.push({ op: 'add', path: `${path}/volumeMounts/${had.length}`, value: after.volumeMounts![had.length] });
+        if (had === undefined) add(`${path}/volumeMounts`, mounts, JSON.stringify(mounts));
+        else add(`${path}/volumeMounts/${had.length}`, mounts[had.length], JSON.stringify(mounts[had.length]));
       }
     }
+  };
+  const sidecarJson = (i: number): string => {
+    const s = sidecars[i]!;
+    const c = initsOut[inits.length + i]!;
+    const command = s.command === undefined ? '' : `,"command":${jsonOf(s.command)}`;
+    return `{"name":${JSON.stringify(c.name)},"image":${JSON.stringify(c.image)}${command},"env":${JSON.stringify(c.env)},"resources":${jsonOf(s.resources)},"volumeMounts":${JSON.stringify(c.volumeMounts)}}`;
   };
   for (const k in specOut) {
     if (k === 'containers') {
       for (let i = 0; i < mains.length; i++) containerOps(mains[i]!, mainsOut[i]!, `/spec/containers/${i}`);
     } else if (k === 'initContainers') {
-      if (spec.initContainers === undefined) patch.push({ op: 'add', path: '/spec/initContainers', value: initsOut });
-      else {
+      if (spec.initContainers === undefined) {
+        const list = new Array<string>(sidecars.length);
+        for (let i = 0; i < sidecars.length; i++) list[i] = sidecarJson(i);
+        add('/spec/initContainers', initsOut, `[${list.join(',')}]`);
+      } else {
         for (let i = 0; i < inits.length; i++) containerOps(inits[i]!, initsOut[i]!, `/spec/initContainers/${i}`);
-        for (let i = inits.length; i < initsOut.length; i++) patch.push({ op: 'add', path: `/spec/initContainers/${i}`, value: initsOut[i] });
+        for (let i = 0; i < sidecars.length; i++) add(`/spec/initContainers/${inits.length + i}`, initsOut[inits.length + i], sidecarJson(i));
       }
     } else if (k === 'volumes') {
-      if (spec.volumes === undefined) patch.push({ op: 'add', path: '/spec/volumes', value: specOut.volumes });
-      else patch.push({ op: 'add', path: `/spec/volumes/${volumes.length}`, value: volume });
+      if (spec.volumes === undefined) add('/spec/volumes', specOut.volumes, JSON.stringify(specOut.volumes));
+      else add(`/spec/volumes/${volumes.length}`, volume, JSON.stringify(volume));
     }
   }
-  return { pod: out, patch };
+  return { pod: out, patch, patchJson: `[${text.join(',')}]` };
 }
 
 /** A copy of one of {@link FILE_MODE_ENV_VARS}. */

@@ -141,7 +141,9 @@ export function createAdmissionHandler(options: AdmissionHandlerOptions): Admiss
           // Already injected (reinvocation, or a second admission of the same pod): nothing to change.
           return { decision: { allowed: true, message: NO_CHANGES_MESSAGE, warnings: outcome.warnings }, outcome: 'allowed', log: withSecrets };
         }
-        return { decision: { allowed: true, patch: outcome.patch, warnings: outcome.warnings }, outcome: 'mutated', log: withSecrets, injected: outcome.managers };
+        const decision: AdmissionDecision = { allowed: true, patch: outcome.patch, warnings: outcome.warnings };
+        if (outcome.patchJson !== undefined) decision.patchJson = outcome.patchJson;
+        return { decision, outcome: 'mutated', log: withSecrets, injected: outcome.managers };
       }
       case 'denied':
         return {

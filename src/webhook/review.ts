@@ -203,6 +203,8 @@ export type AdmissionDecision =
       allowed: true;
       /** RFC 6902 operations; omitted or empty = no patch. */
       patch?: readonly unknown[];
+      /** `JSON.stringify(patch)`, when the caller has it already (it is then not serialised again). */
+      patchJson?: string;
       /** Shown as `status.message` (e.g. Flyte's «No changes»). */
       message?: string;
       warnings?: readonly string[];
@@ -282,7 +284,7 @@ export function admissionAnswer(apiVersion: AdmissionApiVersion, uid: string, de
   if (decision.allowed) {
     response.status = decision.message === undefined ? { code: 200 } : { code: 200, message: decision.message };
     if (decision.patch !== undefined && decision.patch.length > 0) {
-      const text = JSON.stringify(decision.patch);
+      const text = decision.patchJson ?? JSON.stringify(decision.patch);
       // ASCII text (UTF-8 as long as the string) is base64-encoded as it is, without a Buffer copy in between;
       // btoa would encode other text as Latin-1, so it goes through UTF-8.
       patch = Buffer.byteLength(text, 'utf8') === text.length ? btoa(text) : Buffer.from(text, 'utf8').toString('base64');
