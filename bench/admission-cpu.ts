@@ -83,7 +83,8 @@ async function main(): Promise<void> {
     },
     webhook: async () => (await handle(body)).json,
     'mutate only': () => mutator.mutate(pod, { namespace: 'flytesnacks-development', dryRun: false }),
-    'answer only': () => admissionAnswer('admission.k8s.io/v1', review.request.uid, { allowed: true, patch: out.patch, warnings: [] }).json,
+    // As the handler builds it: with the patch's JSON text when the mutation wrote it (the one pass does).
+    'answer only': () => admissionAnswer('admission.k8s.io/v1', review.request.uid, { allowed: true, patch: out.patch, ...(out.patchJson === undefined ? {} : { patchJson: out.patchJson }), warnings: [] }).json,
     // Stages (parts of the above), to show where the time goes.
     '· parse review': () => parseAdmissionReview(body),
     '· decode 3 annotations': () => decodeSecretAnnotations(pod.metadata?.annotations),
