@@ -51,14 +51,17 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
   const notForGlobal = (secret: Secret): Refusal =>
     refusedLazily(() => `both key and group are required parameters. Secret: [${secretToString(secret)}]`, 'InvalidSecret', NOT_MINE);
 
-  /** The refusal of a secret that is not Global's (no group or no key), decided without a lookup. */
+  /** A secret Global never holds: it has no group or no key (decided without a lookup). */
+  const notGlobals = (secret: Secret): boolean => secret.group === '' || secret.key === '';
+
+  /** The refusal of a secret that is not Global's, decided without a lookup. */
   function refusalNow(secret: Secret): Refusal | undefined {
-    return secret.group === '' || secret.key === '' ? notForGlobal(secret) : undefined;
+    return notGlobals(secret) ? notForGlobal(secret) : undefined;
   }
 
   async function lookUp(secret: Secret): Promise<{ value: string } | InjectOutcome> {
     const { group, key } = secret;
-    if (group === '' || key === '') return notForGlobal(secret);
+    if (notGlobals(secret)) return notForGlobal(secret);
     const envName = `${envPrefix}${goToUpper(group)}_${goToUpper(key)}`;
     const filePath = cleanPath(`${dir}/${group}/${key}`);
     if (!filePath.startsWith(dir === '/' ? '/' : `${dir}/`)) {
@@ -88,7 +91,7 @@ export function createGlobalInjector(config: Config, deps: GlobalProviderDeps): 
     },
     injectNow: refusalNow,
     // The one pass reads no reasons (a pod it cannot serve goes to the loop, which asks injectNow): one shared refusal.
-    planWithoutPod: (secret) => (secret.group === '' || secret.key === '' ? NOT_GLOBAL : undefined),
+    planWithoutPod: (secret) => (notGlobals(secret) ? NOT_GLOBAL : undefined),
   };
 
   async function lookUpAndInject(secret: Secret, pod: Pod, ctx: InjectContext): Promise<InjectOutcome> {

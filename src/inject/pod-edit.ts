@@ -368,6 +368,13 @@ function nameTaken(spec: NonNullable<Pod['spec']>, name: string): boolean {
   return false;
 }
 
+/** The destination sidecar `s` writes (the value of its `pathEnv` var), or undefined when it names none. */
+function sidecarPath(s: SidecarSpec): string | undefined {
+  if (s.pathEnv === undefined) return undefined;
+  for (let i = 0; i < s.env.length; i++) if (s.env[i]!.name === s.pathEnv) return s.env[i]!.value ?? '';
+  return undefined;
+}
+
 /** The init container of sidecar `s`, called `name` (its env, resources and command are copies). */
 function sidecarContainer(s: SidecarSpec, name: string, env: EnvVar[] = copyJson(s.env)): Container {
   const volumeMounts = [{ name: s.volumeName, mountPath: s.ownMountPath }];
@@ -397,7 +404,7 @@ export function injectSidecar(pod: Pod, s: SidecarSpec, ctx?: Pick<InjectContext
   for (let i = 0; i < inits.length && !own; i++) own = isOwnSidecar(inits[i]!, s);
   if (!own) {
     if (s.pathEnv !== undefined) {
-      const path = s.env.find((e) => e.name === s.pathEnv)?.value ?? '';
+      const path = sidecarPath(s) ?? '';
       for (const c of inits) {
         if (!c.name.startsWith(s.namePrefix) || !digits.test(c.name.slice(s.namePrefix.length))) continue;
         const other = envValue(c, s.pathEnv);
@@ -419,8 +426,10 @@ export function injectSidecar(pod: Pod, s: SidecarSpec, ctx?: Pick<InjectContext
   return undefined;
 }
 
-/** Names of {@link fileModeEnvVars}. */
-const FILE_MODE_NAMES: ReadonlySet<string> = new Set(FILE_MODE_ENV_VARS.map((v) => v.name));
+/** True when `name` is one of {@link fileModeEnvVars}' names. */
+function isFileModeName(name: string): boolean {
+  return name === FILE_MODE_ENV_VARS[0]!.name || name === FILE_MODE_ENV_VARS[1]!.name;
+}
 
 /**
  * True when `c` has an env var named like one of {@link fileModeEnvVars}, a mount of `volume` or at `path`, or an
@@ -430,10 +439,7 @@ function touchesSidecarShare(c: Container, volume: string, path: string): boolea
   const env = c.env;
   if (env !== undefined) {
     if (!Array.isArray(env)) return true;
-    for (let i = 0; i < env.length; i++) {
-      const n = env[i]!.name;
-      if (n === FILE_MODE_ENV_VARS[0]!.name || n === FILE_MODE_ENV_VARS[1]!.name) return true;
-    }
+    for (let i = 0; i < env.length; i++) if (isFileModeName(env[i]!.name)) return true;
   }
   const mounts = c.volumeMounts;
   if (mounts !== undefined) {
@@ -500,9 +506,7 @@ export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pi
   const paths: string[] = [];
   if (first.pathEnv !== undefined) {
     for (let i = 0; i < sidecars.length; i++) {
-      const env = sidecars[i]!.env;
-      let path: string | undefined;
-      for (let j = 0; j < env.length && path === undefined; j++) if (env[j]!.name === first.pathEnv) path = env[j]!.value ?? '';
+      const path = sidecarPath(sidecars[i]!);
       if (path === undefined) return undefined;
       for (let j = 0; j < paths.length; j++) if (pathsOverlap(paths[j]!, path)) return undefined;
       paths.push(path);
@@ -510,7 +514,7 @@ export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pi
   } else if (sidecars.length > 1) return undefined;
   for (let i = 0; i < sidecars.length; i++) {
     const env = sidecars[i]!.env;
-    for (let j = 0; j < env.length; j++) if (FILE_MODE_NAMES.has(env[j]!.name)) return undefined;
+    for (let j = 0; j < env.length; j++) if (isFileModeName(env[j]!.name)) return undefined;
   }
   if ((spec.initContainers !== undefined && !Array.isArray(spec.initContainers)) || (spec.volumes !== undefined && !Array.isArray(spec.volumes))) return undefined;
   const inits = spec.initContainers ?? [];
@@ -533,7 +537,7 @@ export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pi
   const shared = (c: Container): Container => {
     const out = { ...c };
     out.volumeMounts = [...(c.volumeMounts ?? []), { name: first.volumeName, readOnly: true, mountPath: SECRETS_MOUNT_ROOT }];
-    out.env = [fileModeVar(1), fileModeVar(0), ...(c.env ?? [])];
+    out.env = withFileModeEnv(c.env ?? []);
     return out;
   };
   const mainsOut = new Array<Container>(mains.length);
@@ -542,12 +546,7 @@ export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pi
   for (let i = 0; i < inits.length; i++) initsOut[i] = shared(inits[i]!);
   for (let i = 0; i < sidecars.length; i++) {
     const s = sidecars[i]!;
-    const own = s.env;
-    const env = new Array<EnvVar>(own.length + 2);
-    env[0] = fileModeVar(1);
-    env[1] = fileModeVar(0);
-    for (let j = 0; j < own.length; j++) env[j + 2] = copyJson(own[j]!);
-    initsOut[inits.length + i] = sidecarContainer(s, `${prefix}${inits.length + i}`, env);
+    initsOut[inits.length + i] = sidecarContainer(s, `${prefix}${inits.length + i}`, withFileModeEnv(copyJson(s.env)));
   }
   const volume = memoryVolume(first.volumeName);
   const specOut = { ...spec, containers: mainsOut, initContainers: initsOut, volumes: [...volumes, volume] };
@@ -608,8 +607,11 @@ export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pi
   return { pod: out, patch, patchJson: `[${text.join(',')}]` };
 }
 
-/** A copy of one of {@link FILE_MODE_ENV_VARS}. */
-function fileModeVar(i: 0 | 1): EnvVar {
-  const v = FILE_MODE_ENV_VARS[i]!;
-  return { name: v.name, value: v.value ?? '' };
+/**
+ * `env` after {@link appendEnvVars} of {@link FILE_MODE_ENV_VARS} on a container that has neither: copies of the two
+ * in front, the last one given first, then `env` as it is.
+ */
+function withFileModeEnv(env: readonly EnvVar[]): EnvVar[] {
+  const copy = (v: EnvVar): EnvVar => ({ name: v.name, value: v.value ?? '' });
+  return [copy(FILE_MODE_ENV_VARS[1]!), copy(FILE_MODE_ENV_VARS[0]!), ...env];
 }

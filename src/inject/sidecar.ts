@@ -12,7 +12,7 @@
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { SecretManagerType } from '../config/schema.js';
 import type { Secret } from '../secret/model.js';
-import { injected, refused, type InjectContext, type InjectOutcome, type Refusal, type SecretInjector, type SidecarPlan } from './injector.js';
+import { injected, refused, synchronousInjector, type InjectContext, type InjectOutcome, type Refusal, type SecretInjector, type SidecarPlan } from './injector.js';
 import { editablePod, injectSidecar } from './pod-edit.js';
 
 /** What a sidecar manager decides for one secret: its sidecar, or its refusal. */
@@ -38,10 +38,5 @@ export function sidecarInjector(type: SecretManagerType, plan: (secret: Secret) 
     if (warning !== undefined && !ctx.warnings.includes(warning)) ctx.warnings.push(warning);
     return injected(out);
   }
-  return {
-    type,
-    inject: (secret, pod, ctx) => Promise.resolve(decide(secret, pod, ctx)),
-    injectNow: decide,
-    planWithoutPod: plan,
-  };
+  return { ...synchronousInjector(type, decide), planWithoutPod: plan };
 }
