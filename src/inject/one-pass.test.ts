@@ -14,6 +14,7 @@ import { deepFreeze } from '../../test/support/injector-vectors.js';
 import type { SecretInjector } from './injector.js';
 import { buildInjectors, createMutator, type MutationOutcome } from './mutator.js';
 import { applyPatch } from './patch.js';
+import { addSidecars, type SidecarSpec } from './pod-edit.js';
 
 const opts = { namespace: 'ns', dryRun: false };
 
@@ -104,6 +105,8 @@ const configArb = fc.record({
     fc.shuffledSubarray(['Azure', 'AWS', 'GCP', 'K8s'] as SecretManagerType[], { minLength: 1 }),
   ),
   warn: fc.boolean(),
+  // The sidecars' image is config text: JSON must escape some of it (quotes, backslashes, lone surrogates).
+  image: mostly(fc.constant(undefined), fc.constantFrom('registry.example/cli:"v1"\\x', 'cli\u2028\ud800:1')),
 });
 
 type PodShape = typeof podArb extends fc.Arbitrary<infer T> ? T : never;
@@ -122,9 +125,10 @@ describe('mutator: the one pass for sidecar managers', () => {
     let onePass = 0;
     let runs = 0;
     await fc.assert(
-      fc.asyncProperty(configArb, secretsArb, podArb, async ({ managers, warn }, secrets, shape) => {
+      fc.asyncProperty(configArb, secretsArb, podArb, async ({ managers, warn, image }, secrets, shape) => {
         const env = { FLYTE_SECRET_GLOBAL_TOKEN: 'value' };
-        const config = parseConfig({ webhook: { secretManagerTypes: managers }, flyteSecrets: { azure: { warnWithoutWorkloadIdentity: warn } } }, '(test)', {});
+        const images = image === undefined ? {} : { awsSecretManager: { sidecarImage: image }, gcpSecretManager: { sidecarImage: image }, azureSecretManager: { sidecarImage: image } };
+        const config = parseConfig({ webhook: { secretManagerTypes: managers, ...images }, flyteSecrets: { azure: { warnWithoutWorkloadIdentity: warn } } }, '(test)', {});
         const injectors = buildInjectors(config, { env, readFile: noFiles });
         const calls = { n: 0 };
         const fast = createMutator(config, counted(injectors, calls));
@@ -171,5 +175,14 @@ describe('mutator: the one pass for sidecar managers', () => {
       'add /spec/initContainers',
       'add /spec/volumes',
     ]);
+  });
+
+  it('writes the patch text of a sidecar that brings no env vars of its own', () => {
+    const spec: SidecarSpec = { manager: 'Test', volumeName: 'test-vol', namePrefix: 'test-pull-', image: 'img', resources: {}, env: [], ownMountPath: '/out' };
+    const pod = deepFreeze<Pod>({ metadata: { name: 'p' }, spec: { containers: [{ name: 'main', image: 'busybox', volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }] }], volumes: [{ name: 'scratch', emptyDir: {} }] } });
+    const out = addSidecars(pod, [spec]);
+    expect(out).toBeDefined();
+    expect(out?.patchJson).toBe(JSON.stringify(out?.patch));
+    expect(out?.pod.spec?.initContainers?.[0]?.env?.map((v) => v.name)).toEqual(['FLYTE_SECRETS_FILE_PREFIX', 'FLYTE_SECRETS_DEFAULT_DIR']);
   });
 });

@@ -556,37 +556,45 @@ export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pi
   // The patch, op for op what createPatch(pod, out) writes (the property test compares them): spec members in
   // their order, each changed container's members in theirs; a list that was absent is added whole, one that was
   // there gets the new elements at their indexes. With it, its JSON text (what JSON.stringify(patch) gives, also
-  // compared by the test), written from the parts, the sidecars' fixed command and resources as kept by
-  // jsonConstant: the patch is most of the answer, and those are most of the patch.
+  // compared by the test), written from the parts: the sidecars' fixed command and resources as kept by
+  // jsonConstant, and the config's names, paths and image as quoted once (quotedConstant). The patch is most of the
+  // answer, and those are most of the patch; only each sidecar's own env vars are serialised per admission.
   const patch: JsonPatchOp[] = [];
   const text: string[] = [];
   const add = (path: string, value: unknown, json: string): void => {
     patch.push({ op: 'add', path, value });
     text.push(`{"op":"add","path":"${path}","value":${json}}`);
   };
+  // The parts every pod of this manager gets alike (the file-mode env vars, the shared volume, its mounts, the
+  // sidecars' name prefix and image) are config values: their JSON text is made once and kept.
+  const volumeText = quotedConstant(first.volumeName);
+  const sharedMountText = `{"name":${volumeText},"readOnly":true,"mountPath":${quotedConstant(SECRETS_MOUNT_ROOT)}}`;
   const containerOps = (before: Container, after: Container, path: string): void => {
     for (const k in after) {
       if (k === 'env') {
-        const env = after.env!;
-        if (before.env === undefined) add(`${path}/env`, env, JSON.stringify(env));
+        if (before.env === undefined) add(`${path}/env`, after.env, `[${FILE_MODE_ENV_TEXT[0]},${FILE_MODE_ENV_TEXT[1]}]`);
         else {
-          add(`${path}/env/0`, env[0], JSON.stringify(env[0]));
-          add(`${path}/env/1`, env[1], JSON.stringify(env[1]));
+          add(`${path}/env/0`, after.env![0], FILE_MODE_ENV_TEXT[0]);
+          add(`${path}/env/1`, after.env![1], FILE_MODE_ENV_TEXT[1]);
         }
       } else if (k === 'volumeMounts') {
         const mounts = after.volumeMounts!;
         const had = before.volumeMounts;
-        if (had === undefined) add(`${path}/volumeMounts`, mounts, JSON.stringify(mounts));
-        else add(`${path}/volumeMounts/${had.length}`, mounts[had.length], JSON.stringify(mounts[had.length]));
+        if (had === undefined) add(`${path}/volumeMounts`, mounts, `[${sharedMountText}]`);
+        else add(`${path}/volumeMounts/${had.length}`, mounts[had.length], sharedMountText);
       }
     }
   };
+  const namePrefixText = quotedConstant(prefix).slice(0, -1); // the name's opening quote and prefix; digits follow
   const sidecarJson = (i: number): string => {
     const s = sidecars[i]!;
-    const c = initsOut[inits.length + i]!;
     const command = s.command === undefined ? '' : `,"command":${jsonOf(s.command)}`;
-    return `{"name":${JSON.stringify(c.name)},"image":${JSON.stringify(c.image)}${command},"env":${JSON.stringify(c.env)},"resources":${jsonOf(s.resources)},"volumeMounts":${JSON.stringify(c.volumeMounts)}}`;
+    // The sidecar's env is the two file-mode vars, then its own (copies of `s.env`, which serialise alike).
+    const own = s.env.length === 0 ? '' : `,${JSON.stringify(s.env).slice(1, -1)}`;
+    const mounts = `[{"name":${quotedConstant(s.volumeName)},"mountPath":${quotedConstant(s.ownMountPath)}}]`;
+    return `{"name":${namePrefixText}${inits.length + i}","image":${quotedConstant(s.image)}${command},"env":[${FILE_MODE_ENV_TEXT[0]},${FILE_MODE_ENV_TEXT[1]}${own}],"resources":${jsonOf(s.resources)},"volumeMounts":${mounts}}`;
   };
+  const volumeJson = `{"name":${volumeText},"emptyDir":{"medium":"Memory"}}`;
   for (const k in specOut) {
     if (k === 'containers') {
       for (let i = 0; i < mains.length; i++) containerOps(mains[i]!, mainsOut[i]!, `/spec/containers/${i}`);
@@ -600,8 +608,8 @@ export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pi
         for (let i = 0; i < sidecars.length; i++) add(`/spec/initContainers/${inits.length + i}`, initsOut[inits.length + i], sidecarJson(i));
       }
     } else if (k === 'volumes') {
-      if (spec.volumes === undefined) add('/spec/volumes', specOut.volumes, JSON.stringify(specOut.volumes));
-      else add(`/spec/volumes/${volumes.length}`, volume, JSON.stringify(volume));
+      if (spec.volumes === undefined) add('/spec/volumes', specOut.volumes, `[${volumeJson}]`);
+      else add(`/spec/volumes/${volumes.length}`, volume, volumeJson);
     }
   }
   return { pod: out, patch, patchJson: `[${text.join(',')}]` };
@@ -614,4 +622,24 @@ export function addSidecars(pod: Pod, sidecars: readonly SidecarSpec[], ctx?: Pi
 function withFileModeEnv(env: readonly EnvVar[]): EnvVar[] {
   const copy = (v: EnvVar): EnvVar => ({ name: v.name, value: v.value ?? '' });
   return [copy(FILE_MODE_ENV_VARS[1]!), copy(FILE_MODE_ENV_VARS[0]!), ...env];
+}
+
+/** JSON text of the two env vars {@link withFileModeEnv} puts in front, in its order. */
+const FILE_MODE_ENV_TEXT: readonly [string, string] = (() => {
+  const [a, b] = withFileModeEnv([]);
+  return [JSON.stringify(a), JSON.stringify(b)];
+})();
+
+/** JSON strings of config values (names, paths, images), made once each; at most this many are kept. */
+const QUOTED_CONSTANTS_MAX = 256;
+const quotedConstants = new Map<string, string>();
+
+/** `JSON.stringify(value)` for a config value: the same few strings on every admission, so each is kept. */
+function quotedConstant(value: string): string {
+  let text = quotedConstants.get(value);
+  if (text === undefined) {
+    text = JSON.stringify(value);
+    if (quotedConstants.size < QUOTED_CONSTANTS_MAX) quotedConstants.set(value, text);
+  }
+  return text;
 }
