@@ -4,7 +4,7 @@
  * pass has to step aside.
  */
 import fc from 'fast-check';
-import type { Container, Pod } from 'kubernetes-types/core/v1.js';
+import type { Container, EnvVar, Pod } from 'kubernetes-types/core/v1.js';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
 import type { SecretManagerType } from '../config/schema.js';
@@ -184,5 +184,20 @@ describe('mutator: the one pass for sidecar managers', () => {
     expect(out).toBeDefined();
     expect(out?.patchJson).toBe(JSON.stringify(out?.patch));
     expect(out?.pod.spec?.initContainers?.[0]?.env?.map((v) => v.name)).toEqual(['FLYTE_SECRETS_FILE_PREFIX', 'FLYTE_SECRETS_DEFAULT_DIR']);
+  });
+
+  it('writes env vars JSON must escape, or of another shape, as JSON.stringify does', () => {
+    const odd: EnvVar[] = [
+      { name: 'QUOTED', value: 'a "b" \\ c\n\u2028\ud800' },
+      { value: 'first', name: 'REORDERED' },
+      { name: 'FROM', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
+      { name: 'EMPTY', value: '' },
+      { name: 'PLAIN', value: 'https://kv.vault.azure.net/secrets/x' },
+    ];
+    for (let i = 0; i < odd.length; i++) {
+      const spec: SidecarSpec = { manager: 'Test', volumeName: 'test-vol', namePrefix: 'test-pull-', image: 'img', resources: {}, env: [odd[i]!, odd[(i + 1) % odd.length]!], ownMountPath: '/out' };
+      const out = addSidecars(deepFreeze<Pod>({ spec: { containers: [{ name: 'main', image: 'busybox' }] } }), [spec]);
+      expect(out?.patchJson).toBe(JSON.stringify(out?.patch));
+    }
   });
 });
