@@ -14,6 +14,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Container, EnvVar, Pod, ResourceRequirements, Volume, VolumeMount } from 'kubernetes-types/core/v1.js';
 import { isFlyteSecretsError, type ErrorCode } from '../errors.js';
+import { jsonString } from '../json-text.js';
 import type { InjectContext } from './injector.js';
 import type { JsonPatchOp } from './patch.js';
 import { mountRequirementName, type Secret } from '../secret/model.js';
@@ -645,14 +646,6 @@ function quotedConstant(value: string): string {
     if (quotedConstants.size < QUOTED_CONSTANTS_MAX) quotedConstants.set(value, text);
   }
   return text;
-}
-
-/** Printable ASCII other than `"` and `\\`: what JSON.stringify writes as it is. */
-const PLAIN_JSON_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
-/** `JSON.stringify(value)` for a string, linking the quotes to it instead of copying it when nothing needs escaping. */
-function jsonString(value: string): string {
-  return PLAIN_JSON_TEXT.test(value) ? `"${value}"` : JSON.stringify(value);
 }
 
 /** `JSON.stringify(v)` for an env var; a `{ name, value }` of strings (a sidecar's) is written from its parts. */

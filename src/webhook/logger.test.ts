@@ -22,7 +22,8 @@ const T = 1_764_750_000_123;
 
 /** No lone surrogates (see the test on them below). */
 const wellFormed = (s: string): boolean => !/[\ud800-\udfff]/u.test(s);
-const text = fc.string({ unit: 'binary', maxLength: 60 }).filter(wellFormed);
+// Names and uids as they usually are, and any text (quotes, control characters, non-ASCII).
+const text = fc.oneof(fc.stringMatching(/^[a-z0-9.-]{0,40}$/), fc.string({ unit: 'binary', maxLength: 60 }).filter(wellFormed));
 const fieldsArb: fc.Arbitrary<AdmissionLogFields> = fc.record(
   {
     uid: text,

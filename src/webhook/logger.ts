@@ -12,6 +12,7 @@
  * @module
  */
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { jsonNumber, jsonString, jsonStringList } from '../json-text.js';
 
 export type { Logger } from 'pino';
 
@@ -156,10 +157,10 @@ export function logAdmission(logger: Logger, fields: AdmissionLogFields): void {
     const l = logger as unknown as Record<symbol, unknown>;
     const time = (l[pino.symbols.timeSym] as () => string)();
     const chindings = l[pino.symbols.chindingsSym] as string;
-    let line = `{"level":${logger.levels.values[level]}${time}${chindings},"event":"admission","uid":${JSON.stringify(fields.uid)},"namespace":${JSON.stringify(fields.namespace)},"pod":${JSON.stringify(fields.pod)},"operation":${JSON.stringify(fields.operation)},"dryRun":${fields.dryRun},"secrets":${JSON.stringify(fields.secrets)},"managers":${JSON.stringify(fields.managers)},"outcome":${JSON.stringify(fields.outcome)},"durationMs":${JSON.stringify(durationMs)}`;
-    if (fields.reason !== undefined) line += `,"reason":${JSON.stringify(fields.reason)}`;
-    if (fields.message !== undefined) line += `,"message":${JSON.stringify(fields.message)}`;
-    if (fields.warnings !== undefined && fields.warnings > 0) line += `,"warnings":${JSON.stringify(fields.warnings)}`;
+    let line = `{"level":${logger.levels.values[level]}${time}${chindings},"event":"admission","uid":${jsonString(fields.uid)},"namespace":${jsonString(fields.namespace)},"pod":${jsonString(fields.pod)},"operation":${jsonString(fields.operation)},"dryRun":${fields.dryRun},"secrets":${jsonNumber(fields.secrets)},"managers":${jsonStringList(fields.managers)},"outcome":${jsonString(fields.outcome)},"durationMs":${jsonNumber(durationMs)}`;
+    if (fields.reason !== undefined) line += `,"reason":${jsonString(fields.reason)}`;
+    if (fields.message !== undefined) line += `,"message":${jsonString(fields.message)}`;
+    if (fields.warnings !== undefined && fields.warnings > 0) line += `,"warnings":${jsonNumber(fields.warnings)}`;
     line += `,"msg":"${msg}"}\n`;
     (l[pino.symbols.streamSym] as DestinationStream).write(line);
     return;

@@ -8,6 +8,7 @@
  * @module
  */
 import { FlyteSecretsError, type ErrorOptions } from '../errors.js';
+import { jsonNumber, jsonString, jsonStringList } from '../json-text.js';
 
 /** The AdmissionReview API versions this webhook accepts; it answers in the version it was asked in. */
 export const ADMISSION_API_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
@@ -281,8 +282,10 @@ export interface AdmissionAnswer {
 export function admissionAnswer(apiVersion: AdmissionApiVersion, uid: string, decision: AdmissionDecision): AdmissionAnswer {
   const response: AdmissionResponse = { uid, allowed: decision.allowed };
   let patch: string | undefined;
+  let status: AdmissionStatus & { code: number };
   if (decision.allowed) {
-    response.status = decision.message === undefined ? { code: 200 } : { code: 200, message: decision.message };
+    status = decision.message === undefined ? { code: 200 } : { code: 200, message: decision.message };
+    response.status = status;
     if (decision.patch !== undefined && decision.patch.length > 0) {
       const text = decision.patchJson ?? JSON.stringify(decision.patch);
       // ASCII text (UTF-8 as long as the string) is base64-encoded as it is, without a Buffer copy in between;
@@ -292,15 +295,19 @@ export function admissionAnswer(apiVersion: AdmissionApiVersion, uid: string, de
       response.patch = patch;
     }
   } else {
-    response.status = { code: decision.code, message: decision.message, reason: decision.reason ?? defaultReason(decision.code) };
+    status = { code: decision.code, message: decision.message, reason: decision.reason ?? defaultReason(decision.code) };
+    response.status = status;
   }
   const warnings = sanitizeWarnings(decision.warnings ?? []);
   if (warnings.length > 0) response.warnings = warnings;
   const review: AdmissionReview = { apiVersion, kind: 'AdmissionReview', response };
   // Keys in the order of the object above, so the text is what JSON.stringify(review) gives.
-  let json = `{"apiVersion":${JSON.stringify(apiVersion)},"kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":${decision.allowed},"status":${JSON.stringify(response.status)}`;
+  let statusJson = `{"code":${jsonNumber(status.code)}`;
+  if (status.message !== undefined) statusJson += `,"message":${jsonString(status.message)}`;
+  if (status.reason !== undefined) statusJson += `,"reason":${jsonString(status.reason)}`;
+  let json = `{"apiVersion":${jsonString(apiVersion)},"kind":"AdmissionReview","response":{"uid":${jsonString(uid)},"allowed":${decision.allowed},"status":${statusJson}}`;
   if (patch !== undefined) json += `,"patchType":"JSONPatch","patch":"${patch}"`;
-  if (warnings.length > 0) json += `,"warnings":${JSON.stringify(warnings)}`;
+  if (warnings.length > 0) json += `,"warnings":${jsonStringList(warnings)}`;
   json += '}}';
   return { review, json };
 }
