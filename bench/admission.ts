@@ -21,9 +21,9 @@
  *   started 20 ms apart, because one 50-connection instance sends each second's requests in a single burst (see
  *   {@link pacedLoad}). p99 is computed from autocannon's per-response times (sub-millisecond), not its
  *   1 ms-resolution histogram.
- * - Each phase runs in slices with the servers taking turns (webhook, baseline, server*, floor, then again; full
- *   load {@link FULL_ROUNDS} slices of 1 s, paced {@link PACED_ROUNDS} of 2 s), so a change in the shared machine's
- *   background load falls on all of them alike.
+ * - Each phase runs in slices with the servers taking turns (webhook, baseline, server*, floor, then the other way
+ *   round, and again; full load {@link FULL_ROUNDS} slices of 1 s, paced {@link PACED_ROUNDS} of 2 s), so a change
+ *   in the shared machine's background load falls on all of them alike.
  *
  * The webhook is the built product (`dist/`, tsc's output, as `flyte-secrets serve` and the image run it), not the
  * sources through tsx; the bench refuses to start when `dist/` is older than `src/` (run `npm run build`).
@@ -238,13 +238,19 @@ async function fullLoad(server: Served, body: Buffer, seconds: number): Promise<
 }
 
 /**
- * Run `load` on every server for `seconds` in all, as `rounds` slices taken in turn (A B C D A B C D …), and put
- * each server's slices together.
+ * Run `load` on every server for `seconds` in all, as `rounds` slices taken in turn, every other round in reverse
+ * order (A B C D D C B A A B C D …), and put each server's slices together. With an even number of rounds every
+ * server's slices sit, on average, at the same point in time, so a steady drift in the machine's speed over the
+ * phase falls on all servers alike; in the same order every round, the first server would always run earlier than
+ * the last.
  */
 async function interleaved(servers: readonly Served[], seconds: number, rounds: number, load: (server: Served, seconds: number) => Promise<Slice>): Promise<Figures[]> {
   const slices: Slice[][] = servers.map(() => []);
   for (let round = 0; round < rounds; round++) {
-    for (const [i, server] of servers.entries()) slices[i]?.push(await load(server, seconds / rounds));
+    for (let k = 0; k < servers.length; k++) {
+      const i = round % 2 === 0 ? k : servers.length - 1 - k;
+      slices[i]?.push(await load(servers[i]!, seconds / rounds));
+    }
   }
   return slices.map((list) =>
     figures(
