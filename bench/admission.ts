@@ -1,6 +1,6 @@
 /**
  * Admission benchmark: the webhook against a bare node:https server that answers the same bytes, measured in the
- * same run with the same load (autocannon). Run: `npx tsx bench/admission.ts [--runs 3]` (about 50 s per run; exits
+ * same run with the same load (autocannon). Run: `npx tsx bench/admission.ts [--runs 3]` (about 90 s per run; exits
  * by itself). It repeats the whole measurement `--runs` times (default 3) and ends with the median and range of each
  * figure over the runs.
  *
