@@ -28,7 +28,7 @@ import { secretToString } from '../secret/annotations.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { goToLower, SECRETS_MOUNT_ROOT } from '../secret/paths.js';
 import { addAgentDelivery, type AgentSettings } from './agent.js';
-import { injected, notMine, refused, type InjectContext, type InjectOutcome, type Refusal, synchronousInjector, type SecretInjector } from './injector.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, type Refusal, synchronousInjector, warnOnce, type SecretInjector } from './injector.js';
 import { allContainers, editablePod, controlCharProblem, envVarNameProblem, quote, secretPath, jsonConstant, toResources, unrecognizedMountRequirement, type SidecarSpec } from './pod-edit.js';
 import { sidecarInjector } from './sidecar.js';
 import { ENV_SECRETS_ENV_PREFIX, envVarName } from '../secret/paths.js';
@@ -196,8 +196,7 @@ export function createAzureInjector(config: Config): SecretInjector {
       problem = addAgentDelivery(out, { kind: 'file', source: target.id, path: target.path }, agent, ctx);
     }
     if (problem !== undefined) return refused(`Azure: ${problem.reason}`, problem.code);
-    const w = warning?.(out);
-    if (w !== undefined && !ctx.warnings.includes(w)) ctx.warnings.push(w);
+    warnOnce(ctx.warnings, warning?.(out));
     return injected(out);
   };
   return synchronousInjector('Azure', injectWithAgent);

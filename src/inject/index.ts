@@ -11,7 +11,7 @@
  *
  * @module
  */
-export { injected, notMine, refused, refusedLazily, synchronousInjector, type InjectContext, type InjectOutcome, type Refusal, type SecretInjector, type SidecarPlan } from './injector.js';
+export { injected, notMine, refused, refusedLazily, synchronousInjector, warnOnce, type InjectContext, type InjectOutcome, type Refusal, type SecretInjector, type SidecarPlan } from './injector.js';
 export { sidecarInjector, type SidecarDecision } from './sidecar.js';
 export {
   addSidecars,

@@ -91,6 +91,18 @@ export interface SidecarPlan {
   warning?: ((pod: Pod) => string | undefined) | undefined;
 }
 
+/**
+ * Add `warning` to an admission's warnings, unless it is undefined or there already (one line per kind of warning).
+ *
+ * @example
+ * ```ts
+ * warnOnce(ctx.warnings, k8sSecretNameWarning(group));
+ * ```
+ */
+export function warnOnce(warnings: string[], warning: string | undefined): void {
+  if (warning !== undefined && !warnings.includes(warning)) warnings.push(warning);
+}
+
 /** A refusal outcome. */
 export function refused(reason: string, code: ErrorCode): Refusal {
   return { injected: false, reason, code };

@@ -23,7 +23,7 @@ import { encodeFlyteBase32 } from '../secret/base32.js';
 import { md5Hex } from '../secret/flyte-id.js';
 import { MountRequirement, type Secret } from '../secret/model.js';
 import { ENV_SECRETS_ENV_PREFIX, envVarName, goToLower } from '../secret/paths.js';
-import { injected, notMine, refused, type InjectContext, type InjectOutcome, synchronousInjector, type SecretInjector } from './injector.js';
+import { injected, notMine, refused, type InjectContext, type InjectOutcome, synchronousInjector, warnOnce, type SecretInjector } from './injector.js';
 import {
   allContainers,
   receivingContainers,
@@ -202,8 +202,7 @@ export function createK8sInjector(config: Config): SecretInjector {
       }
     }
     if (outcome.injected && group !== group.toLowerCase()) {
-      const warning = k8sSecretNameWarning(group);
-      if (!ctx.warnings.includes(warning)) ctx.warnings.push(warning);
+      warnOnce(ctx.warnings, k8sSecretNameWarning(group));
     }
     return outcome;
   }

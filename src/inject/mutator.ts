@@ -32,7 +32,7 @@ import { AZURE_VOLUME_NAME, createAzureInjector } from './azure.js';
 import { EMBEDDED_VOLUME_NAME } from './embedded.js';
 import { createGcpInjector, GCP_VOLUME_NAME } from './gcp.js';
 import { createGlobalInjector } from './global.js';
-import type { InjectContext, InjectOutcome, SecretInjector, SidecarPlan } from './injector.js';
+import { warnOnce, type InjectContext, type InjectOutcome, type SecretInjector, type SidecarPlan } from './injector.js';
 import { createK8sInjector } from './k8s.js';
 import { createPatch, type JsonPatchOp } from './patch.js';
 import { addSidecars, injectedInitContainers, quote, sameEnvVar, type SidecarSpec } from './pod-edit.js';
@@ -302,6 +302,7 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
    */
   function sidecarsInOnePass(pod: Pod, decoded: readonly DecodedSecret[], ctx: InjectContext): MutationOutcome | undefined {
     const plans = new Array<SidecarPlan>(decoded.length);
+    const sidecars = new Array<SidecarSpec>(decoded.length);
     let manager: SecretManagerType | undefined;
     for (let d = 0; d < decoded.length; d++) {
       const { secret } = decoded[d]!;
@@ -317,18 +318,13 @@ export function createMutator(config: Config, injectors: ReadonlyMap<SecretManag
       }
       if (plan === undefined) return undefined;
       plans[d] = plan;
+      sidecars[d] = plan.sidecar;
     }
     if (manager === undefined) return undefined;
-    const sidecars = new Array<SidecarSpec>(plans.length);
-    for (let i = 0; i < plans.length; i++) sidecars[i] = plans[i]!.sidecar;
     const added = addSidecars(pod, sidecars, ctx);
     if (added === undefined) return undefined;
-    const { warnings } = ctx;
-    for (let i = 0; i < plans.length; i++) {
-      const w = plans[i]!.warning?.(added.pod);
-      if (w !== undefined && !warnings.includes(w)) warnings.push(w);
-    }
-    return { kind: 'mutated', pod: added.pod, patch: added.patch, patchJson: added.patchJson, warnings: distinct(warnings), managers: [manager], secrets: decoded.length };
+    for (let i = 0; i < plans.length; i++) warnOnce(ctx.warnings, plans[i]!.warning?.(added.pod));
+    return { kind: 'mutated', pod: added.pod, patch: added.patch, patchJson: added.patchJson, warnings: distinct(ctx.warnings), managers: [manager], secrets: decoded.length };
   }
 
   async function mutate(pod: Pod, opts: { namespace: string; dryRun: boolean }): Promise<MutationOutcome> {

@@ -12,7 +12,7 @@
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { SecretManagerType } from '../config/schema.js';
 import type { Secret } from '../secret/model.js';
-import { injected, refused, synchronousInjector, type InjectContext, type InjectOutcome, type Refusal, type SecretInjector, type SidecarPlan } from './injector.js';
+import { injected, refused, synchronousInjector, warnOnce, type InjectContext, type InjectOutcome, type Refusal, type SecretInjector, type SidecarPlan } from './injector.js';
 import { editablePod, injectSidecar } from './pod-edit.js';
 
 /** What a sidecar manager decides for one secret: its sidecar, or its refusal. */
@@ -34,8 +34,7 @@ export function sidecarInjector(type: SecretManagerType, plan: (secret: Secret) 
     const out = editablePod(pod);
     const problem = injectSidecar(out, decision.sidecar, ctx);
     if (problem !== undefined) return refused(problem.reason, problem.code);
-    const warning = decision.warning?.(out);
-    if (warning !== undefined && !ctx.warnings.includes(warning)) ctx.warnings.push(warning);
+    warnOnce(ctx.warnings, decision.warning?.(out));
     return injected(out);
   }
   return { ...synchronousInjector(type, decide), planWithoutPod: plan };
