@@ -280,23 +280,20 @@ export interface AdmissionAnswer {
  * ```
  */
 export function admissionAnswer(apiVersion: AdmissionApiVersion, uid: string, decision: AdmissionDecision): AdmissionAnswer {
-  const response: AdmissionResponse = { uid, allowed: decision.allowed };
+  const status: AdmissionStatus & { code: number } = decision.allowed
+    ? decision.message === undefined
+      ? { code: 200 }
+      : { code: 200, message: decision.message }
+    : { code: decision.code, message: decision.message, reason: decision.reason ?? defaultReason(decision.code) };
+  const response: AdmissionResponse = { uid, allowed: decision.allowed, status };
   let patch: string | undefined;
-  let status: AdmissionStatus & { code: number };
-  if (decision.allowed) {
-    status = decision.message === undefined ? { code: 200 } : { code: 200, message: decision.message };
-    response.status = status;
-    if (decision.patch !== undefined && decision.patch.length > 0) {
-      const text = decision.patchJson ?? JSON.stringify(decision.patch);
-      // ASCII text (UTF-8 as long as the string) is base64-encoded as it is, without a Buffer copy in between;
-      // btoa would encode other text as Latin-1, so it goes through UTF-8.
-      patch = Buffer.byteLength(text, 'utf8') === text.length ? btoa(text) : Buffer.from(text, 'utf8').toString('base64');
-      response.patchType = 'JSONPatch';
-      response.patch = patch;
-    }
-  } else {
-    status = { code: decision.code, message: decision.message, reason: decision.reason ?? defaultReason(decision.code) };
-    response.status = status;
+  if (decision.allowed && decision.patch !== undefined && decision.patch.length > 0) {
+    const text = decision.patchJson ?? JSON.stringify(decision.patch);
+    // ASCII text (UTF-8 as long as the string) is base64-encoded as it is, without a Buffer copy in between;
+    // btoa would encode other text as Latin-1, so it goes through UTF-8.
+    patch = Buffer.byteLength(text, 'utf8') === text.length ? btoa(text) : Buffer.from(text, 'utf8').toString('base64');
+    response.patchType = 'JSONPatch';
+    response.patch = patch;
   }
   const warnings = sanitizeWarnings(decision.warnings ?? []);
   if (warnings.length > 0) response.warnings = warnings;
