@@ -1,5 +1,7 @@
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -168,6 +170,19 @@ describe('startEmulator options', () => {
     } finally {
       await emu.close();
     }
+  });
+
+  it('close ends every connection at once, also one accepted and still in its TLS handshake', async () => {
+    // The HTTP layer knows a connection only once its handshake is done: without tracking it from accept, close()
+    // waited up to TLS's 120 s handshake timeout, and a handshake finished after close() was served for as long as
+    // its client kept it busy (a loaded webhook kept a "gone" vault answering for minutes).
+    const emu = await startEmulator();
+    const raw = connect(emu.port, '127.0.0.1');
+    await once(raw, 'connect');
+    const ended = once(raw, 'close');
+    await emu.close(); // the test's timeout is far below the handshake timeout
+    await ended;
+    expect(raw.destroyed).toBe(true);
   });
 
   it('reuses the CA kept in the state directory, and removes a temporary state directory on close', async () => {

@@ -31,6 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FlyteSecretsError, errorMessage } from '../errors.js';
+import { trackConnections } from '../net-close.js';
 import { KEY_VAULT_RESOURCE, TokenIssuer } from './entra.js';
 import { FaultController, parseFaultSettings, type EmulatorStats, type FaultSettings, type RateLimitSettings } from './faults.js';
 import { normaliseSeed, parseSeedText, type SeedEntry, type SeedSecret } from './seed.js';
@@ -299,6 +300,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   const closing = new AbortController();
   const server: Server = createServer({ cert: tls.cert, key: tls.key });
+  const closeServer = trackConnections(server);
   const listening: { origin?: string } = {};
 
   const baseOf = (req: IncomingMessage): string => {
@@ -537,11 +539,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     close: () => {
       closed ??= new Promise<void>((resolve) => {
         closing.abort();
-        server.close(() => {
+        void closeServer().then(() => {
           if (tempDir) rmSync(stateDir, { recursive: true, force: true });
           resolve();
         });
-        server.closeAllConnections();
       });
       return closed;
     },

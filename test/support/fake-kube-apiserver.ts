@@ -40,6 +40,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fastJsonPatch from 'fast-json-patch';
+import { trackConnections } from '../../src/net-close.js';
 import { createTokenIssuer, type TokenIssuer } from './fake-sa-tokens.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -397,8 +398,7 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
     close: async () => {
       for (const w of watches) w.end();
       watches.clear();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeServer();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -409,6 +409,7 @@ export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions =
       else res.end();
     });
   });
+  const closeServer = trackConnections(server);
 
   function send(res: ServerResponse, r: FakeResponse, rec?: RecordedRequest): void {
     if (rec) rec.status = r.status;
