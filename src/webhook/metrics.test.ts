@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -76,4 +78,31 @@ describe('webhook metrics', () => {
       expect.objectContaining({ name: 'x_seconds', type: 'histogram', values: expect.arrayContaining([{ labels: { le: 2 }, value: 0, metricName: 'x_seconds_bucket' }]) }),
     ]);
   });
+
+  it("let an idle process sleep: the process metrics' event-loop sampling wakes it about 10 times a second, not 100", () => {
+    // Wake-ups counted as the kernel counts them (voluntary context switches: each time the process goes to sleep
+    // waiting for its next event), in a child process idle for 2 s, with process metrics and without. prom-client's
+    // default sampling (10 ms) added ~200 here, ~10 ms of CPU a second on an idle webhook.
+    const module = fileURLToPath(new URL('./metrics.ts', import.meta.url));
+    const idleWakeups = (processMetrics: boolean): { wakeups: number; text: string } => {
+      const code = [
+        `const { createWebhookMetrics } = await import(${JSON.stringify(module)});`,
+        `const metrics = createWebhookMetrics({ processMetrics: ${processMetrics} });`,
+        `const sleep = (ms) => new Promise((r) => setTimeout(r, ms));`,
+        `await sleep(300);`,
+        `const before = process.resourceUsage().voluntaryContextSwitches;`,
+        `await sleep(2000);`,
+        `const wakeups = process.resourceUsage().voluntaryContextSwitches - before;`,
+        `console.log(JSON.stringify({ wakeups, text: await metrics.text() }));`,
+      ].join('\n');
+      const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+      expect(run.status, run.stderr).toBe(0);
+      return JSON.parse(run.stdout) as { wakeups: number; text: string };
+    };
+    const bare = idleWakeups(false);
+    const withProcess = idleWakeups(true);
+    expect(withProcess.text).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
+    // 2 s at 100 ms is ~20 samples; at prom-client's 10 ms it is ~200.
+    expect(withProcess.wakeups - bare.wakeups).toBeLessThan(60);
+  }, 60_000);
 });

@@ -140,6 +140,14 @@ export function leanHistogram(registry: Registry, name: string, help: string, bo
 }
 
 /**
+ * How often the event-loop lag metrics (`nodejs_eventloop_lag_*`) sample the loop, in ms. prom-client's default is
+ * 10 ms: a timer that wakes the process 100 times a second, which cost an idle webhook ~10 ms of CPU per second
+ * (1 % of a core, all day, in every replica) and added ~20 µs to each admission at 500 per second. At 100 ms the
+ * metrics still show a blocked loop (a stall delays the next sample), at a tenth of the wake-ups.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
+/**
  * Create the webhook's metrics on a new registry.
  *
  * @example
@@ -151,7 +159,7 @@ export function leanHistogram(registry: Registry, name: string, help: string, bo
  */
 export function createWebhookMetrics(options: WebhookMetricsOptions = {}): WebhookMetrics {
   const registry = new Registry();
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const requests = labelledCounter(
     registry,
     'flyte_secrets_admission_requests_total',
