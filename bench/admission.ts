@@ -1,8 +1,8 @@
 /**
  * Admission benchmark: the webhook against a bare node:https server that answers the same bytes, measured in the
- * same run with the same load (autocannon). Run: `npx tsx bench/admission.ts [--runs 3]` (about 90 s per run; exits
- * by itself). It repeats the whole measurement `--runs` times (default 3) and ends with the median and range of each
- * figure over the runs.
+ * same run with the same load (autocannon). Run: `npx tsx bench/admission.ts [--runs 3]` (about 3 minutes per
+ * run; exits by itself). It repeats the whole measurement `--runs` times (default 3) and ends with the median and
+ * range of each figure over the runs.
  *
  * - Request: an AdmissionReview of a ~4 KB Flyte task pod asking for 3 Azure Key Vault secrets (sidecar injector).
  * - Baseline: node:https with the same certificate, ALPN http/1.1, reading the whole body and answering the
@@ -11,21 +11,25 @@
  *   object). `server*`: the webhook with its mutation computed once, which separates the cost of the server, TLS,
  *   handler and codec from the cost of the mutation itself.
  * - The stable measure is CPU time per admission of each server process (user + system, from /proc/<pid>/stat,
- *   over the full-load phase, divided by the requests it answered), and its ratio webhook/floor. Throughput and the
- *   paced p99 are printed too, but on a machine whose cores are shared with the client and with other work they
- *   swing from run to run (the paced p99 ratio by several times); read their ranges, not one run.
+ *   over a phase, divided by the requests it answered), and its ratio webhook/floor. The goal (within 2× of
+ *   `floor`) is judged with every server at one rate, in both paced phases (500 req/s, and 60 % of the webhook's
+ *   full-load rate): at full load each server runs at its own rate, and CPU per request falls as the rate rises,
+ *   so that ratio also measures how much faster `floor` is (see {@link MATCHED_SHARE}); it is printed beside them.
+ *   Throughput and the paced p99 are printed too, but on a machine whose cores are shared with the client and with
+ *   other work they swing from run to run (the paced p99 ratio by several times); read their ranges, not one run.
  * - Phase 1, full load: {@link CONNECTIONS} connections for {@link FULL_SECONDS} s per server → CPU per admission
  *   and the throughput ratio webhook/baseline.
  * - Phase 2, paced: {@link PACED_RATE} req/s for {@link PACED_SECONDS} s per server → p99 latency ratio
- *   webhook/baseline. The 50 connections are 50 single-connection autocannon instances (`overallRate` 10 each)
- *   started 20 ms apart, because one 50-connection instance sends each second's requests in a single burst (see
- *   {@link pacedLoad}). p99 is computed from autocannon's per-response times (sub-millisecond), not its
- *   1 ms-resolution histogram.
+ *   webhook/baseline, and CPU per admission with every server at that rate (one of the goal's figures). The 50
+ *   connections are 50 single-connection autocannon instances (`overallRate` 10 each) started 20 ms apart, because
+ *   one 50-connection instance sends each second's requests in a single burst (see {@link pacedLoad}). p99 is
+ *   computed from autocannon's per-response times (sub-millisecond), not its 1 ms-resolution histogram.
  * - Phase 3, the same rate: every server paced as in phase 2, at {@link MATCHED_SHARE} of the webhook's full-load
- *   throughput in this run → CPU per admission with every server at one rate (see {@link MATCHED_SHARE}).
+ *   throughput in this run → CPU per admission with every server at one rate (see {@link MATCHED_SHARE}): the
+ *   goal's other figure.
  * - Each phase runs in slices with the servers taking turns (webhook, baseline, server*, floor, then the other way
- *   round, and again; full load {@link FULL_ROUNDS} slices of 1 s, paced {@link PACED_ROUNDS} of 2 s), so a change
- *   in the shared machine's background load falls on all of them alike.
+ *   round, and again; full load {@link FULL_ROUNDS} slices of 1 s, both paced phases {@link PACED_ROUNDS} of 2 s),
+ *   so a change in the shared machine's background load falls on all of them alike.
  *
  * The webhook is the built product (`dist/`, tsc's output, as `flyte-secrets serve` and the image run it), not the
  * sources through tsx; the bench refuses to start when `dist/` is older than `src/` (run `npm run build`).
@@ -59,7 +63,7 @@ const NAMESPACE = 'flyte';
 const SERVERNAME = `${SERVICE}.${NAMESPACE}.svc`;
 const CONNECTIONS = 50;
 const FULL_SECONDS = 6;
-const PACED_SECONDS = 4;
+const PACED_SECONDS = 8;
 const PACED_RATE = 500;
 /**
  * Full load on each server before the first run, in 1-second turns. A server's CPU per request falls over its
@@ -74,18 +78,26 @@ const WARMUP_SECONDS = 3;
  * server's turn and not on the others' (one run measured the same `server*` build at 195 and 374 µs).
  */
 const FULL_ROUNDS = 6;
-const PACED_ROUNDS = 2;
+/**
+ * Both paced phases take 4 turns of 2 s per server (2 turns until 2026-12-03): they carry the goal's figures, and
+ * with 2 turns single runs at 500 req/s gave 2.04 and 2.09 where the others gave 1.29–1.66.
+ */
+const PACED_ROUNDS = 4;
+/** The unmeasured turn per server that opens each phase (see {@link interleaved}). */
+const SETTLE_SECONDS = 2;
 /**
  * Phase 3, the same rate: every server paced at this share of the webhook's full-load throughput in the same run,
- * {@link MATCHED_SECONDS} s each in {@link PACED_ROUNDS} turns. At full load each server runs at its own rate, and a
- * server's CPU per request falls as its rate rises (more requests per wake-up, per read and per write): `floor`,
- * answering 1.5–2.5× as many requests per second as the webhook, is measured with more of its fixed costs shared.
- * At one rate for all, the difference is the work per admission alone. The share leaves the webhook headroom: at
- * 80 % it fell behind the pacing in one run (2116 of 3350 req/s), so the rates were not the same after all. The
- * rates each server reached are printed with the figures.
+ * {@link PACED_SECONDS} s each in {@link PACED_ROUNDS} turns. At full load each server runs at its own rate, and
+ * a server's CPU per request falls as its rate rises (more requests per wake-up, per read and per write): `floor`,
+ * answering 1.5–2.5× as many requests per second as the webhook, is measured with more of its fixed costs shared
+ * (paced at the webhook's rate, `floor` cost 176–231 µs per request against 133–170 at its own full-load rate).
+ * At one rate every server gets the same requests at the same moments. What is left favours the slower server a
+ * little the other way: it is more often still busy when the next request comes. The share leaves the webhook
+ * headroom: at 80 % it fell behind the pacing in one run (2116 of 3350 req/s), so the rates were not the same after
+ * all. The rates each server reached are printed with the figures; a server that fell behind is measured at its
+ * lower rate, which counts against it.
  */
 const MATCHED_SHARE = 0.6;
-const MATCHED_SECONDS = 4;
 // flyteSecrets.server.logLevel is left at its default (info), as in production.
 const CONFIG = { webhook: { secretManagerTypes: ['Azure'] }, flyteSecrets: { server: { host: '127.0.0.1' } } };
 
@@ -262,8 +274,16 @@ async function fullLoad(server: Served, body: Buffer, seconds: number): Promise<
  * server's slices sit, on average, at the same point in time, so a steady drift in the machine's speed over the
  * phase falls on all servers alike; in the same order every round, the first server would always run earlier than
  * the last.
+ *
+ * Each phase opens with one turn per server at the phase's load that is not measured ({@link SETTLE_SECONDS}).
+ * Without it, the server that ended the previous phase started this one right after its own last turn: always the
+ * webhook, as every phase has an even number of rounds and so ends in reverse order. Whatever a runtime does when
+ * its load changes (V8 collecting and shrinking a heap grown under full load, say) then fell into the webhook's
+ * measured slice, while the others did it between their turns, where nothing is measured. Single runs at 500 req/s
+ * that gave 2.04 and 2.09 where the other runs gave 1.29–1.66 may have been that.
  */
 async function interleaved(servers: readonly Served[], seconds: number, rounds: number, load: (server: Served, seconds: number) => Promise<Slice>): Promise<Figures[]> {
+  for (const server of servers) await load(server, SETTLE_SECONDS);
   const slices: Slice[][] = servers.map(() => []);
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < servers.length; k++) {
@@ -367,7 +387,8 @@ async function main(): Promise<void> {
   const { generateCertificates, writeCertificateFiles } = await import('../src/webhook/certs.js');
   const dir = mkdtempSync(join(tmpdir(), 'flyte-secrets-bench-'));
   const children: ChildProcess[] = [];
-  const hardStopMs = 60_000 + runs * 90_000;
+  // A guard, not a budget: a run takes about 3 minutes, more on a slow or busy machine.
+  const hardStopMs = 120_000 + runs * 300_000;
   const hardStop = setTimeout(() => {
     process.stderr.write(`bench: over ${hardStopMs / 1000} s, stopping\n`);
     for (const c of children) c.kill('SIGKILL');
@@ -407,7 +428,7 @@ async function main(): Promise<void> {
       const full = await interleaved(servers, FULL_SECONDS, FULL_ROUNDS, (s, secs) => fullLoad(s, body, secs));
       const paced = await interleaved(servers, PACED_SECONDS, PACED_ROUNDS, (s, secs) => pacedLoad(s, body, secs, PACED_RATE));
       const matchedRate = Math.max(PACED_RATE, Math.round((MATCHED_SHARE * (full[0]?.rps ?? 0)) / 50) * 50);
-      const matched = await interleaved(servers, MATCHED_SECONDS, PACED_ROUNDS, (s, secs) => pacedLoad(s, body, secs, matchedRate));
+      const matched = await interleaved(servers, PACED_SECONDS, PACED_ROUNDS, (s, secs) => pacedLoad(s, body, secs, matchedRate));
       const byName = (list: Figures[]): Record<ServerName, Figures> => Object.fromEntries(SERVER_NAMES.map((n, i) => [n, list[i]])) as Record<ServerName, Figures>;
       const res: RunFigures = { full: byName(full), paced: byName(paced), matched: byName(matched), matchedRate };
       results.push(res);
@@ -446,10 +467,11 @@ async function main(): Promise<void> {
         `summary over ${runs} runs: median (min–max)`,
         'CPU µs: server process CPU time (user + system) per admission at full load',
         ...SERVER_NAMES.map((n) => `  ${n.padEnd(9)} CPU µs/admission ${spread(cpu(n), 0)}`),
-        `CPU ratio webhook/floor per admission: ${spread(cpuRatio, 2)}  (goal <= 2: ${met(cpuRatio, (v) => v <= 2)})`,
-        `CPU ratio server*/floor per admission: ${spread(serverOnlyCpuRatio, 2)}  (the webhook without its mutation)`,
-        `CPU ratio webhook/floor at the same rate (${MATCHED_SHARE * 100} % of the webhook's full-load rate): ${spread(matchedCpuRatio, 2)}  (goal <= 2: ${met(matchedCpuRatio, (v) => v <= 2)}; server*/floor ${spread(matchedServerOnlyCpuRatio, 2)})`,
-        `CPU ratio webhook/floor at ${PACED_RATE} req/s: ${spread(pacedCpuRatio, 2)}  (fixed costs per request weigh more at a low rate)`,
+        `CPU ratio webhook/floor, all at one rate (${MATCHED_SHARE * 100} % of the webhook's full-load rate): ${spread(matchedCpuRatio, 2)}  (goal <= 2: ${met(matchedCpuRatio, (v) => v <= 2)}; server*/floor ${spread(matchedServerOnlyCpuRatio, 2)})`,
+        `CPU ratio webhook/floor, all at ${PACED_RATE} req/s: ${spread(pacedCpuRatio, 2)}  (goal <= 2: ${met(pacedCpuRatio, (v) => v <= 2)})`,
+        `CPU ratio webhook/floor at full load: ${spread(cpuRatio, 2)}  (under 2 in ${met(cpuRatio, (v) => v <= 2)}; each server at its own rate, floor ${spread(pick((x) => x.full.floor.rps / x.full.webhook.rps), 1)}× the webhook's)`,
+        `CPU ratio server*/floor at full load: ${spread(serverOnlyCpuRatio, 2)}  (the webhook without its mutation)`,
+
         `throughput ratio webhook/baseline (full load): ${spread(throughputRatio, 2)}  (goal >= 0.8: ${met(throughputRatio, (v) => v >= 0.8)}; floor/baseline ${spread(floorThroughputRatio, 2)})`,
         `p99 ratio webhook/baseline (paced ${PACED_RATE} req/s): ${spread(p99Ratio, 2)}  (goal <= 1.5: ${met(p99Ratio, (v) => v <= 1.5)}; noisy on shared cores)`,
         `failed requests: ${failures}`,

@@ -4,7 +4,7 @@
 //   npm run bench                      all of them
 //   npm run bench -- admission soak    only those whose file name contains one of the words
 //
-// Each benchmark must end by itself; as a guard, one still running after BENCH_TIMEOUT_S seconds (default 600) is
+// Each benchmark must end by itself; as a guard, one still running after BENCH_TIMEOUT_S seconds (default 1200) is
 // stopped (its whole process group) and counted as failed. Exit code 1 when any benchmark failed.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, 'bench');
-const timeoutS = Number(process.env.BENCH_TIMEOUT_S ?? 600);
+const timeoutS = Number(process.env.BENCH_TIMEOUT_S ?? 1200);
 const filters = process.argv.slice(2);
 const RATIO_LINE = /ratio|goal/i;
 
