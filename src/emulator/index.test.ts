@@ -175,7 +175,7 @@ describe('startEmulator options', () => {
   it('close ends every connection at once, also one accepted and still in its TLS handshake', async () => {
     // The HTTP layer knows a connection only once its handshake is done: without tracking it from accept, close()
     // waited up to TLS's 120 s handshake timeout, and a handshake finished after close() was served for as long as
-    // its client kept it busy (a loaded webhook kept a "gone" vault answering for minutes).
+    // its client kept it busy (test/hostile/faults.test.ts once waited minutes for its vault to close).
     const emu = await startEmulator();
     const raw = connect(emu.port, '127.0.0.1');
     await once(raw, 'connect');

@@ -537,13 +537,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     revokeTokens: () => issuer.revokeAll(),
     hold,
     close: () => {
-      closed ??= new Promise<void>((resolve) => {
+      if (closed === undefined) {
         closing.abort();
-        void closeServer().then(() => {
+        closed = closeServer().then(() => {
           if (tempDir) rmSync(stateDir, { recursive: true, force: true });
-          resolve();
         });
-      });
+      }
       return closed;
     },
   };
