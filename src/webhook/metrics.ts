@@ -142,8 +142,9 @@ export function leanHistogram(registry: Registry, name: string, help: string, bo
 /**
  * How often the event-loop lag metrics (`nodejs_eventloop_lag_*`) sample the loop, in ms. prom-client's default is
  * 10 ms: a timer that wakes the process 100 times a second, which cost an idle webhook ~10 ms of CPU per second
- * (1 % of a core, all day, in every replica) and added ~20 µs to each admission at 500 per second. At 100 ms the
- * metrics still show a blocked loop (a stall delays the next sample), at a tenth of the wake-ups.
+ * (1 % of a core, all day, in every replica); at 500 admissions a second the webhook used 0.84–0.89 of the CPU per
+ * admission once it sampled every 100 ms (bench/README.md, "Ninth round"). At 100 ms the metrics still show a
+ * blocked loop (a stall delays the next sample), at a tenth of the wake-ups.
  */
 export const EVENT_LOOP_SAMPLE_MS = 100;
 
